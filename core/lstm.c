@@ -1,0 +1,136 @@
+/* lstm: the LSTM layer's forward and backward passes over a whole unrolled sequence.
+ * Per step only the recurrent product h_{t-1} W_hh^T is sequential; the input projection (layers
+ * above 0) and the weight gradients are each one large sgemm over all T*B rows. */
+#include "lstm.h"
+
+#include "mathfn.h"
+#include "mm.h"
+
+#include <string.h>
+
+void lstm_gates_forward(float *h, float *c, float *gates, const float *c_prev, float *tanh_c,
+                        int B, int H)
+{
+    for (int b = 0; b < B; b++) {
+        float *g = gates + (size_t)b * 4 * H;
+        float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+        const float *cp = c_prev + (size_t)b * H;
+        float *cb = c + (size_t)b * H, *hb = h + (size_t)b * H;
+        float *tc = tanh_c ? tanh_c + (size_t)b * H : NULL;
+        for (int j = 0; j < H; j++) {
+            float i = mathfn_sigmoid(gi[j]), f = mathfn_sigmoid(gf[j]);
+            float gv = mathfn_tanh(gg[j]), o = mathfn_sigmoid(go[j]);
+            float cv = f * cp[j] + i * gv;
+            float t = mathfn_tanh(cv);
+            gi[j] = i, gf[j] = f, gg[j] = gv, go[j] = o;
+            cb[j] = cv;
+            hb[j] = o * t;
+            if (tc)
+                tc[j] = t;
+        }
+    }
+}
+
+void lstm_forward(lstm_cache *k, const int *ids, const float *x, const float *w_ih,
+                  const float *w_hh, const float *b_ih, const float *b_hh, int T, int B, int in,
+                  int H)
+{
+    size_t G = 4 * (size_t)H, BH = (size_t)B * H, BG = (size_t)B * G;
+    size_t TB = (size_t)T * B;
+    /* Input projection for every step at once: gates = b_ih + b_hh + W_ih x. */
+    for (size_t r = 0; r < TB; r++) {
+        float *g = k->gates + r * G;
+        if (ids) {
+            const float *row = w_ih + (size_t)ids[r] * G; /* one-hot x: a row of W_ih^T */
+            for (size_t j = 0; j < G; j++)
+                g[j] = row[j] + b_ih[j] + b_hh[j];
+        } else {
+            for (size_t j = 0; j < G; j++)
+                g[j] = b_ih[j] + b_hh[j];
+        }
+    }
+    if (!ids) /* gates (TB, 4H) += x (TB, in) . W_ih^T (in, 4H) */
+        mm(k->gates, x, w_ih, (int)TB, (int)G, in, MM_N, MM_T, 1.0f);
+    for (int t = 0; t < T; t++) {
+        float *g = k->gates + t * BG;
+        const float *h_prev = k->h + t * BH, *c_prev = k->c + t * BH;
+        /* gates_t (B, 4H) += h_{t-1} (B, H) . W_hh^T (H, 4H) */
+        mm(g, h_prev, w_hh, B, (int)G, H, MM_N, MM_T, 1.0f);
+        lstm_gates_forward(k->h + (t + 1) * BH, k->c + (t + 1) * BH, g, c_prev, k->tanh_c + t * BH,
+                           B, H);
+    }
+    (void)in;
+}
+
+/* Gradient through the gate nonlinearities and cell update for B rows of one step.
+ * dh: dL/dh_t (B, H); dc: on entry dL/dc_t from step t+1, on return dL/dc_{t-1}. */
+static void gates_backward(float *dgates, float *dc, const float *dh, const float *gates,
+                           const float *c_prev, const float *tanh_c, int B, int H)
+{
+    for (int b = 0; b < B; b++) {
+        const float *g = gates + (size_t)b * 4 * H;
+        const float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+        float *d = dgates + (size_t)b * 4 * H;
+        float *di = d, *df = d + H, *dg = d + 2 * H, *dout = d + 3 * H;
+        const float *dhb = dh + (size_t)b * H, *cp = c_prev + (size_t)b * H;
+        const float *tc = tanh_c + (size_t)b * H;
+        float *dcb = dc + (size_t)b * H;
+        for (int j = 0; j < H; j++) {
+            float i = gi[j], f = gf[j], gv = gg[j], o = go[j], t = tc[j];
+            /* forward: h = o * tanh(c) */
+            float d_o = dhb[j] * t;
+            float d_c = dcb[j] + dhb[j] * o * (1.0f - t * t);
+            /* forward: c = f * c_prev + i * g */
+            float d_i = d_c * gv, d_f = d_c * cp[j], d_g = d_c * i;
+            dcb[j] = d_c * f;
+            /* forward: i, f, o = sigmoid(.), g = tanh(.) */
+            di[j] = d_i * i * (1.0f - i);
+            df[j] = d_f * f * (1.0f - f);
+            dg[j] = d_g * (1.0f - gv * gv);
+            dout[j] = d_o * o * (1.0f - o);
+        }
+    }
+}
+
+void lstm_backward(float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dx, float *dh0,
+                   float *dc0, float *dh, float *dgates, const lstm_cache *k, const int *ids,
+                   const float *x, const float *w_ih, const float *w_hh, int T, int B, int in,
+                   int H)
+{
+    size_t G = 4 * (size_t)H, BH = (size_t)B * H, BG = (size_t)B * G;
+    size_t TB = (size_t)T * B;
+    /* dh0 carries dL/dh_{t-1} from step t's recurrent input, dc0 carries dL/dc_{t-1}. */
+    for (int t = T - 1; t >= 0; t--) {
+        float *dht = dh + t * BH, *dg = dgates + t * BG;
+        /* h_t feeds both the layer's output and step t+1: its gradient is the sum. */
+        for (size_t j = 0; j < BH; j++)
+            dht[j] += dh0[j];
+        gates_backward(dg, dc0, dht, k->gates + t * BG, k->c + t * BH, k->tanh_c + t * BH, B, H);
+        /* forward: gates_t += h_{t-1} W_hh^T, so dh_{t-1} = dgates_t (B, 4H) . W_hh (4H, H) */
+        mm(dh0, dg, w_hh, B, H, (int)G, MM_N, MM_N, 0.0f);
+    }
+    /* dW_hh (4H, H) += dgates^T (4H, TB) . h_prev (TB, H), over all steps at once. */
+    mm(dw_hh, dgates, k->h, (int)G, H, (int)TB, MM_T, MM_N, 1.0f);
+    /* Both biases enter the gates the same way, so both get the column sums of dgates. */
+    for (size_t r = 0; r < TB; r++) {
+        const float *d = dgates + r * G;
+        for (size_t j = 0; j < G; j++) {
+            db_ih[j] += d[j];
+            db_hh[j] += d[j];
+        }
+    }
+    if (ids) {
+        /* forward: gates += row ids[r] of W_ih^T; backward scatters each row's gradient back. */
+        for (size_t r = 0; r < TB; r++) {
+            float *row = dw_ih + (size_t)ids[r] * G;
+            const float *d = dgates + r * G;
+            for (size_t j = 0; j < G; j++)
+                row[j] += d[j];
+        }
+    } else {
+        /* forward: gates += x W_ih^T. dW_ih (4H, in) += dgates^T . x; dx (TB, in) = dgates . W_ih */
+        mm(dw_ih, dgates, x, (int)G, in, (int)TB, MM_T, MM_N, 1.0f);
+        if (dx)
+            mm(dx, dgates, w_ih, (int)TB, in, (int)G, MM_N, MM_N, 0.0f);
+    }
+}

@@ -1,0 +1,45 @@
+/* mathfn: exp, sigmoid and tanh for the gate loops, written as plain arithmetic so the compiler
+ * vectorises them (libm's expf is a scalar call). Accurate to a few ulp over the float range. */
+#ifndef CORE_MATHFN_H
+#define CORE_MATHFN_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* exp(x) by range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-6 polynomial for exp(r)
+ * (Cephes's expf coefficients). Inputs are clamped to [-87, 88], where the result stays normal. */
+static inline float mathfn_exp(float x)
+{
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = __builtin_roundevenf(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f; /* ln2 split in two for an exact reduction */
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n, n in [-126, 127] after the clamp */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float mathfn_sigmoid(float x) { return 1.0f / (1.0f + mathfn_exp(-x)); }
+
+/* tanh(x) = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|); exact to float rounding near 0 by the
+ * odd Taylor series there, where 1 - e would cancel. */
+static inline float mathfn_tanh(float x)
+{
+    float a = x < 0 ? -x : x;
+    float e = mathfn_exp(-2.0f * a);
+    float t = (1.0f - e) / (1.0f + e);
+    float x2 = a * a;
+    float small = a * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.0539682540f)));
+    t = a < 0.0625f ? small : t;
+    return x < 0 ? -t : t;
+}
+
+#endif
