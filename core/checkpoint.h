@@ -6,8 +6,10 @@
  * fc.bias [V], then any extra tensors the caller passes (the trainer's "optim." state).
  * __metadata__ (string values) holds "format": "lstmgen-1", "vocab" (a JSON array of one-character
  * strings), "lowercase", "regime", "maxlen", "step", "seq_len", "layers", "hidden", "dropout",
- * "data_sha256" (of everything after the header, so any flipped bit is caught) and every entry
- * of the model's own metadata. */
+ * "data_sha256" (of everything after the header, so any flipped bit is caught), "header_sha256"
+ * (of all N header bytes with its own 64 hex digits read as '0's, so a flipped header bit is
+ * caught too) and every entry of the model's own metadata (entries named like the keys above are
+ * not saved). */
 #ifndef CORE_CHECKPOINT_H
 #define CORE_CHECKPOINT_H
 
@@ -28,7 +30,9 @@ typedef struct ckpt_tensor {
 
 /* Writes m and the n_extra extra tensors to path atomically: a temporary file in the same
  * directory, fsync, rename, fsync of the directory. On failure path is untouched (an older file
- * stays intact) and no temporary file is left behind. */
+ * stays intact) and no temporary file is left behind. Extra tensor names must start with "optim."
+ * and be unique (CORE_EINVAL otherwise, since the loader would refuse them); a NaN or infinity in
+ * any tensor is refused with CORE_ERANGE for the same reason. CORE_EIO names the path and errno. */
 int checkpoint_save(const char *path, const model *m, const ckpt_tensor *extra, int n_extra,
                     char *err, size_t errlen);
 

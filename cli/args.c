@@ -1,0 +1,52 @@
+/* args: strict parsing of option values, so "--lr 1e-2x" or "--length -5" is a usage error. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "lstmgen %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'lstmgen %s --help')\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int arg_int(int *out, const char *cmd, const char *name, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return usage_error(cmd, "--%s must be an integer from %ld to %ld, got '%s'", name, lo, hi, s);
+    *out = (int)v;
+    return 0;
+}
+
+int arg_u64(uint64_t *out, const char *cmd, const char *name, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || *s == '-')
+        return usage_error(cmd, "--%s must be a non-negative integer, got '%s'", name, s);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int arg_double(double *out, const char *cmd, const char *name, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return usage_error(cmd, "--%s must be a number from %g to %g, got '%s'", name, lo, hi, s);
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,748 @@
+/* train: batching, the optimisation loop, validation, epoch samples and checkpoints. */
+#include "train.h"
+
+#include "checkpoint.h"
+#include "corpus.h"
+#include "err.h"
+#include "net.h"
+#include "optim.h"
+#include "rng.h"
+#include "sample.h"
+#include "utf8.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void train_options_default(train_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->cfg = (model_config){.L = 1, .H = 128, .dropout = 0.0f, .regime = REGIME_WINDOW,
+                            .maxlen = 60, .step = 3, .seq_len = 100, .lowercase = 0};
+    o->batch = 128;
+    o->epochs = 20;
+    o->lr = 0.01f;
+    o->lr_decay = 1.0f;
+    o->clip = 0.0f;
+    o->optimizer = OPTIM_RMSPROP;
+    o->val_fraction = 0.05;
+    o->seed = 1;
+    o->sample_chars = 200;
+}
+
+void train_latest_path(char *buf, size_t n, const char *out)
+{
+    const char *ext = ".safetensors";
+    size_t len = strlen(out), el = strlen(ext);
+    if (len > el && strcmp(out + len - el, ext) == 0)
+        snprintf(buf, n, "%.*s.latest%s", (int)(len - el), out, ext);
+    else
+        snprintf(buf, n, "%s.latest", out);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A seed for an (epoch, batch) position, so shuffles and dropout masks need no stored state. */
+static uint64_t position_seed(uint64_t seed, uint64_t epoch, uint64_t batch, uint64_t salt)
+{
+    rng r;
+    rng_seed(&r, seed ^ (salt * 0xD1B54A32D192ED03ull));
+    uint64_t x = rng_u64(&r) ^ (epoch * 0x9E3779B97F4A7C15ull);
+    rng_seed(&r, x ^ (batch * 0xBF58476D1CE4E5B9ull));
+    return rng_u64(&r);
+}
+
+// ----------------------------------------------------------------------------
+// the run's state
+
+typedef struct trainer {
+    const train_options *o; /* &opts */
+    train_options opts;     /* the caller's, with a resumed run's hyperparameters from its file */
+    model_config cfg;
+    corpus c;
+    model *m;
+    model_params g;       /* gradient views */
+    float *grads;         /* (n_params) */
+    optim opt;
+    net n;
+    int B, T;
+    int *ids, *targets;   /* (T, B) batch inputs, and targets (T, B) or (B) */
+    size_t *perm;         /* window regime: shuffled window starts */
+    size_t n_windows, n_val_windows;
+    size_t stream_len;    /* sequence regime: characters per stream */
+    long long batches;    /* per epoch */
+    float *carry;         /* (2, L, B, H) sequence regime: state to resume from */
+    /* position and history */
+    int epoch;            /* 0-based epoch in progress */
+    long long batch;      /* next batch in it */
+    double loss_sum;      /* sum of batch losses (weighted by rows) this epoch */
+    double loss_rows;
+    double best_val;
+    char *history;        /* JSON array text of finished epochs */
+} trainer;
+
+static size_t count_windows(size_t n, int maxlen, int step)
+{
+    /* the book: for i in range(0, len(text) - maxlen, step) */
+    return n > (size_t)maxlen ? (n - (size_t)maxlen + (size_t)step - 1) / (size_t)step : 0;
+}
+
+static void shuffle_epoch(trainer *t)
+{
+    rng r;
+    rng_seed(&r, position_seed(t->o->seed, (uint64_t)t->epoch, 0, 1));
+    for (size_t i = 0; i < t->n_windows; i++)
+        t->perm[i] = i * (size_t)t->cfg.step;
+    for (size_t i = t->n_windows; i > 1; i--) { /* Fisher-Yates */
+        size_t j = (size_t)rng_below(&r, i);
+        size_t tmp = t->perm[i - 1];
+        t->perm[i - 1] = t->perm[j];
+        t->perm[j] = tmp;
+    }
+}
+
+/* Fills t->ids/targets with batch k of the epoch from ids[0, n); returns the batch's b and *steps. */
+static int window_batch(trainer *t, const int *ids, const size_t *starts, size_t count, long long k,
+                        int *steps)
+{
+    int T = t->cfg.maxlen;
+    size_t first = (size_t)k * t->B;
+    int b = (int)(count - first < (size_t)t->B ? count - first : (size_t)t->B);
+    for (int j = 0; j < b; j++) {
+        size_t s = starts ? starts[first + j] : (first + j) * (size_t)t->cfg.step;
+        for (int tt = 0; tt < T; tt++)
+            t->ids[tt * b + j] = ids[s + tt]; /* time-major (T, b) */
+        t->targets[j] = ids[s + T];
+    }
+    *steps = T;
+    return b;
+}
+
+/* Batch k of b parallel streams of stream_len characters over ids (inputs), ids + 1 (targets). */
+static int sequence_batch(trainer *t, const int *ids, size_t stream_len, int b, long long k,
+                          int *steps)
+{
+    size_t pos = (size_t)k * t->cfg.seq_len;
+    int T = (int)(stream_len - pos < (size_t)t->cfg.seq_len ? stream_len - pos : (size_t)t->cfg.seq_len);
+    for (int j = 0; j < b; j++) {
+        const int *s = ids + (size_t)j * stream_len + pos;
+        for (int tt = 0; tt < T; tt++) {
+            t->ids[tt * b + j] = s[tt];
+            t->targets[tt * b + j] = s[tt + 1];
+        }
+    }
+    *steps = T;
+    return b;
+}
+
+// ----------------------------------------------------------------------------
+// validation and samples
+
+static double validate(trainer *t)
+{
+    const int *val = t->c.ids + t->c.n_train;
+    size_t n_val = t->c.n - t->c.n_train;
+    double sum = 0, rows = 0;
+    if (t->cfg.regime == REGIME_WINDOW) {
+        long long nb = (long long)((t->n_val_windows + t->B - 1) / t->B);
+        for (long long k = 0; k < nb; k++) {
+            int steps;
+            int b = window_batch(t, val, NULL, t->n_val_windows, k, &steps);
+            net_zero_state(&t->n);
+            sum += net_forward(&t->n, &t->m->p, t->ids, t->targets, b, steps, NULL) * b;
+            rows += b;
+        }
+    } else {
+        /* as in training: parallel streams with carried state, as many as the text allows */
+        int b = t->B;
+        while (b > 1 && (n_val - 1) / (size_t)b < (size_t)t->cfg.seq_len)
+            b--;
+        size_t stream_len = (n_val - 1) / (size_t)b;
+        long long nb = (long long)((stream_len + t->cfg.seq_len - 1) / t->cfg.seq_len);
+        net_zero_state(&t->n);
+        for (long long k = 0; k < nb; k++) {
+            int steps;
+            sequence_batch(t, val, stream_len, b, k, &steps);
+            sum += net_forward(&t->n, &t->m->p, t->ids, t->targets, b, steps, NULL) * b * steps;
+            rows += (double)b * steps;
+            net_carry_state(&t->n);
+        }
+    }
+    return rows > 0 ? sum / rows : NAN;
+}
+
+static void make_samples(trainer *t, train_epoch_report *r, char **texts, char **seed_text)
+{
+    static const double temps[TRAIN_N_TEMPS] = {0.2, 0.5, 1.0, 1.2};
+    *seed_text = NULL;
+    if (t->o->sample_chars <= 0)
+        return;
+    /* The seed is the start of the validation text (the book picks a random window of the
+     * training text); without a split, the start of the corpus. */
+    size_t start = t->c.n_train < t->c.n ? t->c.n_train : 0;
+    size_t len = t->c.n - start < 60 ? t->c.n - start : 60;
+    uint32_t *cps = malloc((len ? len : 1) * sizeof *cps);
+    if (!cps)
+        return;
+    for (size_t i = 0; i < len; i++)
+        cps[i] = t->c.voc.chars[t->c.ids[start + i]];
+    *seed_text = utf8_encode_all(cps, len);
+    free(cps);
+    if (!*seed_text)
+        return;
+    r->sample_seed = *seed_text;
+    for (int k = 0; k < TRAIN_N_TEMPS; k++) {
+        sample_request req = {.seed_text = *seed_text, .seed_len = strlen(*seed_text),
+                              .length = t->o->sample_chars, .temperature = temps[k], .top_p = 1.0,
+                              .seed = t->o->seed + (uint64_t)k, .mode = SAMPLE_MODE_AUTO};
+        sample_result res;
+        texts[k] = NULL;
+        if (sample_generate(&res, t->m, &req, NULL, 0) == 0) {
+            texts[k] = res.text; /* taken over; freed by the caller */
+        }
+        r->samples[k] = texts[k] ? texts[k] : "";
+        r->temps[k] = temps[k];
+    }
+    r->n_samples = TRAIN_N_TEMPS;
+}
+
+// ----------------------------------------------------------------------------
+// checkpoints
+
+static int set_meta_num(model *m, const char *key, double v, const char *fmt)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, fmt, v);
+    return model_meta_set(m, key, buf);
+}
+
+static void iso_time(char *buf, size_t n)
+{
+    /* SOURCE_DATE_EPOCH (the reproducible-builds convention) pins the creation time, so two
+     * identical runs can give bit-identical files. */
+    const char *env = getenv("SOURCE_DATE_EPOCH");
+    time_t now = env && *env ? (time_t)strtoll(env, NULL, 10) : time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Metadata for a checkpoint whose resume position is (epoch, batch): the next batch to run. */
+static int write_meta(trainer *t, double train_loss, double val_loss, int epoch, long long batch)
+{
+    const train_options *o = t->o;
+    model *m = t->m;
+    char created[32];
+    iso_time(created, sizeof created);
+    int rc = 0;
+    rc |= model_meta_set(m, "corpus_sha256", t->c.sha256);
+    rc |= model_meta_set(m, "created_at", created);
+    rc |= set_meta_num(m, "corpus_chars", (double)t->c.n, "%.0f");
+    rc |= set_meta_num(m, "batch", o->batch, "%.0f");
+    rc |= set_meta_num(m, "lr", o->lr, "%.9g");
+    rc |= set_meta_num(m, "lr_decay", o->lr_decay, "%.9g");
+    rc |= set_meta_num(m, "clip", o->clip, "%.9g");
+    rc |= model_meta_set(m, "optimizer", optim_name(o->optimizer));
+    rc |= set_meta_num(m, "val_fraction", o->val_fraction, "%.9g");
+    rc |= set_meta_num(m, "seed", (double)o->seed, "%.0f");
+    rc |= set_meta_num(m, "epochs", epoch, "%.0f"); /* whole epochs completed */
+    rc |= set_meta_num(m, "train_loss", train_loss, "%.9g");
+    rc |= set_meta_num(m, "val_loss", val_loss, "%.9g");
+    rc |= model_meta_set(m, "history", t->history ? t->history : "[]");
+    /* resume position */
+    rc |= set_meta_num(m, "optim.steps", (double)t->opt.steps, "%.0f");
+    rc |= set_meta_num(m, "optim.epoch", epoch, "%.0f");
+    rc |= set_meta_num(m, "optim.batch", (double)batch, "%.0f");
+    rc |= set_meta_num(m, "optim.loss_sum", t->loss_sum, "%.17g");
+    rc |= set_meta_num(m, "optim.loss_rows", t->loss_rows, "%.17g");
+    rc |= set_meta_num(m, "optim.best_val", t->best_val, "%.17g");
+    return rc ? CORE_ENOMEM : 0;
+}
+
+static int save(trainer *t, const char *path, int with_state, char *err, size_t errlen)
+{
+    ckpt_tensor x[4];
+    int nx = 0;
+    if (with_state) {
+        size_t n = t->opt.n;
+        x[nx++] = (ckpt_tensor){"optim.v", 1, {(int64_t)n}, t->opt.v};
+        if (t->opt.m)
+            x[nx++] = (ckpt_tensor){"optim.m", 1, {(int64_t)n}, t->opt.m};
+        if (t->cfg.regime == REGIME_SEQUENCE) {
+            size_t lbh = (size_t)t->cfg.L * t->B * t->cfg.H;
+            x[nx++] = (ckpt_tensor){"optim.state_h", 3, {t->cfg.L, t->B, t->cfg.H}, t->carry};
+            x[nx++] = (ckpt_tensor){"optim.state_c", 3, {t->cfg.L, t->B, t->cfg.H}, t->carry + lbh};
+        }
+    }
+    return checkpoint_save(path, t->m, x, nx, err, errlen);
+}
+
+static void snapshot_carry(trainer *t)
+{
+    if (t->cfg.regime != REGIME_SEQUENCE)
+        return;
+    size_t bh = (size_t)t->B * t->cfg.H, lbh = (size_t)t->cfg.L * bh;
+    for (int l = 0; l < t->cfg.L; l++) {
+        memcpy(t->carry + l * bh, net_state_h(&t->n, l), bh * sizeof(float));
+        memcpy(t->carry + lbh + l * bh, net_state_c(&t->n, l), bh * sizeof(float));
+    }
+}
+
+static void restore_carry(trainer *t)
+{
+    size_t bh = (size_t)t->B * t->cfg.H, lbh = (size_t)t->cfg.L * bh;
+    for (int l = 0; l < t->cfg.L; l++) {
+        memcpy(net_state_h(&t->n, l), t->carry + l * bh, bh * sizeof(float));
+        memcpy(net_state_c(&t->n, l), t->carry + lbh + l * bh, bh * sizeof(float));
+    }
+}
+
+static int append_history(trainer *t, double train_loss, double val_loss)
+{
+    char item[160];
+    if (isnan(val_loss))
+        snprintf(item, sizeof item, "{\"epoch\":%d,\"train_loss\":%.6f,\"val_loss\":null}",
+                 t->epoch + 1, train_loss);
+    else
+        snprintf(item, sizeof item, "{\"epoch\":%d,\"train_loss\":%.6f,\"val_loss\":%.6f}",
+                 t->epoch + 1, train_loss, val_loss);
+    size_t old = t->history ? strlen(t->history) : 0;
+    char *h = realloc(t->history, old + strlen(item) + 4);
+    if (!h)
+        return CORE_ENOMEM;
+    if (old == 0)
+        sprintf(h, "[%s]", item);
+    else
+        sprintf(h + old - 1, ",%s]", item);
+    t->history = h;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// setup
+
+/* Loads the model and position from o->resume; its extra tensors go to *x, *nx (the optimizer and
+ * net do not exist yet: adopt_resume_tensors unpacks them later). */
+static int load_resume(trainer *t, ckpt_tensor **xs, int *nxs, char *err, size_t errlen)
+{
+    ckpt_tensor *x = NULL;
+    int nx = 0;
+    int rc = checkpoint_load(&t->m, &x, &nx, t->o->resume, err, errlen);
+    if (rc)
+        return rc;
+    t->cfg = t->m->cfg;
+    const char *need[] = {"optim.epoch", "optim.batch", "optim.steps", "optimizer", "batch"};
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++)
+        if (!model_meta_get(t->m, need[i])) {
+            rc = core_errf(err, errlen, CORE_EFORMAT,
+                           "%s has no training state (%s); resume from the .latest checkpoint",
+                           t->o->resume, need[i]);
+            goto done;
+        }
+    t->epoch = atoi(model_meta_get(t->m, "optim.epoch"));
+    t->batch = atoll(model_meta_get(t->m, "optim.batch"));
+    const char *s;
+    t->loss_sum = (s = model_meta_get(t->m, "optim.loss_sum")) ? strtod(s, NULL) : 0;
+    t->loss_rows = (s = model_meta_get(t->m, "optim.loss_rows")) ? strtod(s, NULL) : 0;
+    t->best_val = (s = model_meta_get(t->m, "optim.best_val")) ? strtod(s, NULL) : NAN;
+    if ((s = model_meta_get(t->m, "history")) && !(t->history = strdup(s))) {
+        rc = CORE_ENOMEM;
+        goto done;
+    }
+    rc = CORE_EFORMAT;
+    for (int i = 0; i < nx; i++) {
+        if (strcmp(x[i].name, "optim.v") == 0 && x[i].shape[0] == (int64_t)t->m->n_params)
+            rc = 0;
+    }
+    if (rc)
+        rc = core_errf(err, errlen, rc, "%s has no optimizer state", t->o->resume);
+done:
+    if (rc == 0) {
+        *xs = x;
+        *nxs = nx;
+    } else {
+        checkpoint_extra_free(x, nx);
+    }
+    return rc;
+}
+
+static int adopt_resume_tensors(trainer *t, ckpt_tensor *x, int nx, char *err, size_t errlen)
+{
+    t->opt.steps = atoll(model_meta_get(t->m, "optim.steps"));
+    size_t lbh = (size_t)t->cfg.L * t->B * t->cfg.H;
+    for (int i = 0; i < nx; i++) {
+        size_t count = 1;
+        for (int d = 0; d < x[i].ndim; d++)
+            count *= (size_t)x[i].shape[d];
+        float *dst = NULL;
+        size_t want = 0;
+        if (strcmp(x[i].name, "optim.v") == 0)
+            dst = t->opt.v, want = t->opt.n;
+        else if (strcmp(x[i].name, "optim.m") == 0)
+            dst = t->opt.m, want = t->opt.n;
+        else if (strcmp(x[i].name, "optim.state_h") == 0)
+            dst = t->carry, want = lbh;
+        else if (strcmp(x[i].name, "optim.state_c") == 0)
+            dst = t->carry ? t->carry + lbh : NULL, want = lbh;
+        if (!dst)
+            continue;
+        if (count != want)
+            return core_errf(err, errlen, CORE_EFORMAT, "%s has %zu values, expected %zu",
+                             x[i].name, count, want);
+        memcpy(dst, x[i].data, want * sizeof(float));
+    }
+    if (t->opt.kind == OPTIM_ADAM) {
+        int has_m = 0;
+        for (int i = 0; i < nx; i++)
+            has_m |= strcmp(x[i].name, "optim.m") == 0;
+        if (!has_m)
+            return core_errf(err, errlen, CORE_EFORMAT, "the checkpoint has no Adam moments");
+    }
+    return 0;
+}
+
+static int check_options(const train_options *o, char *err, size_t errlen);
+
+/* A resumed run trains with the hyperparameters it started with; only the epoch count, time
+ * budget, threads, output and callbacks come from the caller. */
+static int resume_options(train_options *o, const model *m, char *err, size_t errlen)
+{
+    const char *keys[] = {"batch", "lr", "lr_decay", "clip", "val_fraction", "seed"};
+    double v[6];
+    for (int i = 0; i < 6; i++) {
+        const char *s = model_meta_get(m, keys[i]);
+        char *end;
+        v[i] = s ? strtod(s, &end) : NAN;
+        if (!s || *end || !isfinite(v[i]))
+            return core_errf(err, errlen, CORE_EFORMAT, "the checkpoint's %s is missing or invalid",
+                             keys[i]);
+    }
+    o->batch = (int)v[0];
+    o->lr = (float)v[1];
+    o->lr_decay = (float)v[2];
+    o->clip = (float)v[3];
+    o->val_fraction = v[4];
+    o->seed = strtoull(model_meta_get(m, "seed"), NULL, 10);
+    o->optimizer = optim_parse(model_meta_get(m, "optimizer"));
+    return check_options(o, err, errlen);
+}
+
+static int check_options(const train_options *o, char *err, size_t errlen)
+{
+    if (o->batch < 1 || o->batch > 65536)
+        return core_errf(err, errlen, CORE_ERANGE, "batch must be 1..65536, got %d", o->batch);
+    if (o->epochs < 1 || o->epochs > 1000000)
+        return core_errf(err, errlen, CORE_ERANGE, "epochs must be 1..1000000, got %d", o->epochs);
+    if (!(o->lr > 0 && isfinite(o->lr)))
+        return core_errf(err, errlen, CORE_ERANGE, "lr must be a positive number, got %g", (double)o->lr);
+    if (!(o->lr_decay > 0 && o->lr_decay <= 1))
+        return core_errf(err, errlen, CORE_ERANGE, "lr_decay must be in (0, 1], got %g",
+                         (double)o->lr_decay);
+    if (!(o->clip >= 0 && isfinite(o->clip)))
+        return core_errf(err, errlen, CORE_ERANGE, "clip must be >= 0, got %g", (double)o->clip);
+    if (o->optimizer != OPTIM_RMSPROP && o->optimizer != OPTIM_ADAM)
+        return core_errf(err, errlen, CORE_ERANGE, "unknown optimizer");
+    if (!(o->max_seconds >= 0 && isfinite(o->max_seconds)))
+        return core_errf(err, errlen, CORE_ERANGE, "max_seconds must be >= 0");
+    if (o->threads < 0 || o->threads > 256)
+        return core_errf(err, errlen, CORE_ERANGE, "threads must be 0..256, got %d", o->threads);
+    if (o->sample_chars < 0 || o->sample_chars > 100000)
+        return core_errf(err, errlen, CORE_ERANGE, "sample_chars must be 0..100000");
+    if (!o->out || !*o->out)
+        return core_errf(err, errlen, CORE_EINVAL, "an output path is required");
+    return 0;
+}
+
+static void trainer_deinit(trainer *t)
+{
+    corpus_deinit(&t->c);
+    model_free(t->m);
+    free(t->grads);
+    optim_deinit(&t->opt);
+    net_deinit(&t->n);
+    free(t->ids);
+    free(t->targets);
+    free(t->perm);
+    free(t->carry);
+    free(t->history);
+}
+
+static int trainer_init(trainer *t, const train_options *o, const char *text, size_t len, char *err,
+                        size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    t->opts = *o;
+    t->o = &t->opts;
+    t->cfg = o->cfg;
+    t->best_val = NAN;
+    int rc = check_options(o, err, errlen);
+    if (rc)
+        return rc;
+    ckpt_tensor *resume_x = NULL;
+    int resume_nx = 0;
+    if (o->resume) {
+        rc = load_resume(t, &resume_x, &resume_nx, err, errlen);
+        if (rc) {
+            trainer_deinit(t);
+            return rc;
+        }
+        rc = resume_options(&t->opts, t->m, err, errlen);
+        if (rc)
+            goto fail;
+        o = &t->opts;
+    } else {
+        rc = model_config_check(&o->cfg, err, errlen);
+        if (rc)
+            return rc;
+    }
+    const model_config *cfg = &t->cfg;
+    rc = corpus_init(&t->c, text, len, cfg->lowercase, o->val_fraction, t->m ? &t->m->voc : NULL,
+                     err, errlen);
+    if (rc)
+        goto fail;
+    if (t->m) {
+        const char *sha = model_meta_get(t->m, "corpus_sha256");
+        if (sha && strcmp(sha, t->c.sha256) != 0) {
+            rc = core_errf(err, errlen, CORE_EINVAL,
+                           "the corpus differs from the one the checkpoint was trained on "
+                           "(sha256 %.12s..., checkpoint %.12s...)", t->c.sha256, sha);
+            goto fail;
+        }
+    } else {
+        rc = model_new(&t->m, cfg, &t->c.voc, err, errlen);
+        if (rc)
+            goto fail;
+        rc = model_init_weights(t->m, o->seed);
+        if (rc)
+            goto fail;
+    }
+    t->B = o->batch;
+    size_t n_train = t->c.n_train, n_val = t->c.n - t->c.n_train;
+    if (cfg->regime == REGIME_WINDOW) {
+        t->T = cfg->maxlen;
+        t->n_windows = count_windows(n_train, cfg->maxlen, cfg->step);
+        t->n_val_windows = count_windows(n_val, cfg->maxlen, cfg->step);
+        if (t->n_windows == 0) {
+            rc = core_errf(err, errlen, CORE_EINVAL,
+                           "the training text (%zu characters) is not longer than maxlen (%d)",
+                           n_train, cfg->maxlen);
+            goto fail;
+        }
+        if (n_val > 0 && t->n_val_windows == 0) {
+            rc = core_errf(err, errlen, CORE_EINVAL,
+                           "the validation text (%zu characters) is not longer than maxlen (%d); "
+                           "raise val_fraction or use 0", n_val, cfg->maxlen);
+            goto fail;
+        }
+        t->batches = (long long)((t->n_windows + t->B - 1) / t->B);
+        t->perm = malloc(t->n_windows * sizeof *t->perm);
+        if (!t->perm)
+            goto nomem;
+    } else {
+        t->T = cfg->seq_len;
+        t->stream_len = n_train > 0 ? (n_train - 1) / (size_t)t->B : 0;
+        if (t->stream_len < 1) {
+            rc = core_errf(err, errlen, CORE_EINVAL,
+                           "the training text (%zu characters) is too short for %d parallel "
+                           "streams; lower batch", n_train, t->B);
+            goto fail;
+        }
+        if (n_val == 1) {
+            rc = core_errf(err, errlen, CORE_EINVAL, "the validation text is a single character");
+            goto fail;
+        }
+        t->batches = (long long)((t->stream_len + cfg->seq_len - 1) / cfg->seq_len);
+        t->carry = calloc(2 * (size_t)cfg->L * t->B * cfg->H, sizeof *t->carry);
+        if (!t->carry)
+            goto nomem;
+    }
+    t->grads = calloc(t->m->n_params, sizeof *t->grads);
+    t->ids = malloc((size_t)t->T * t->B * sizeof *t->ids);
+    t->targets = malloc((size_t)t->T * t->B * sizeof *t->targets);
+    if (!t->grads || !t->ids || !t->targets)
+        goto nomem;
+    model_params_point(&t->g, t->grads, t->m->V, cfg->H, cfg->L);
+    int kind = o->optimizer;
+    if (o->resume)
+        kind = optim_parse(model_meta_get(t->m, "optimizer"));
+    if (kind < 0) {
+        rc = core_errf(err, errlen, CORE_EFORMAT, "unknown optimizer in the checkpoint");
+        goto fail;
+    }
+    if (optim_init(&t->opt, kind, t->m->n_params))
+        goto nomem;
+    rc = net_init(&t->n, t->m->V, cfg->H, cfg->L, t->B, t->T, cfg->regime == REGIME_SEQUENCE,
+                  cfg->dropout);
+    if (rc)
+        goto nomem;
+    if (resume_x) {
+        rc = adopt_resume_tensors(t, resume_x, resume_nx, err, errlen);
+        if (rc)
+            goto fail;
+        if (t->batch > t->batches || t->batch < 0) {
+            rc = core_errf(err, errlen, CORE_EFORMAT, "the checkpoint's data position is invalid");
+            goto fail;
+        }
+    }
+    checkpoint_extra_free(resume_x, resume_nx);
+    return 0;
+nomem:
+    rc = core_errf(err, errlen, CORE_ENOMEM, "out of memory");
+fail:
+    checkpoint_extra_free(resume_x, resume_nx);
+    trainer_deinit(t);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// the loop
+
+int train_run(train_result *res, const train_options *o, const char *text, size_t len, char *err,
+              size_t errlen)
+{
+    trainer t;
+    int rc = trainer_init(&t, o, text, len, err, errlen);
+    if (rc)
+        return rc;
+    if (o->threads > 0)
+        openblas_set_num_threads(o->threads);
+    const model_config *cfg = &t.cfg;
+    int epochs = o->epochs;
+    int has_val = t.c.n_train < t.c.n;
+    char latest[4096];
+    train_latest_path(latest, sizeof latest, o->out);
+    const char *state_path = has_val ? latest : o->out;
+    double diverge_at = 3.0 * log((double)t.m->V) + 1.0; /* char-rnn: 3x the initial loss */
+    double start = now_seconds(), last_progress = 0, epoch_start = start;
+    long long start_batches = (long long)t.epoch * t.batches + t.batch;
+    long long total_batches = (long long)epochs * t.batches;
+    double chars_done = 0;
+    int stopped = 0;
+    double train_loss = NAN, val_loss = NAN;
+    train_result out = {.best_val_loss = t.best_val, .val_loss = NAN};
+
+    for (; t.epoch < epochs && !stopped; t.epoch++) {
+        float lr = o->lr * powf(o->lr_decay, (float)t.epoch);
+        if (cfg->regime == REGIME_WINDOW)
+            shuffle_epoch(&t);
+        if (t.batch == 0) {
+            t.loss_sum = t.loss_rows = 0;
+            net_zero_state(&t.n);
+        } else if (cfg->regime == REGIME_SEQUENCE) {
+            restore_carry(&t); /* resumed mid-epoch */
+        }
+        epoch_start = now_seconds();
+        double epoch_chars = 0;
+        for (; t.batch < t.batches; t.batch++) {
+            int steps, b;
+            if (cfg->regime == REGIME_WINDOW) {
+                b = window_batch(&t, t.c.ids, t.perm, t.n_windows, t.batch, &steps);
+                net_zero_state(&t.n);
+            } else {
+                b = sequence_batch(&t, t.c.ids, t.stream_len, t.B, t.batch, &steps);
+            }
+            rng drop;
+            rng_seed(&drop, position_seed(o->seed, (uint64_t)t.epoch, (uint64_t)t.batch, 2));
+            double loss = net_forward(&t.n, &t.m->p, t.ids, t.targets, b, steps,
+                                      cfg->dropout > 0 ? &drop : NULL);
+            memset(t.grads, 0, t.m->n_params * sizeof *t.grads);
+            net_backward(&t.n, &t.g, &t.m->p);
+            double norm = optim_clip(t.grads, t.m->n_params, o->clip);
+            if (!isfinite(loss) || !isfinite(norm) || loss > diverge_at) {
+                rc = core_errf(err, errlen, CORE_EDIVERGED,
+                               "training diverged at epoch %d, batch %lld: loss %g (gradient norm "
+                               "%g); try a lower lr or set clip",
+                               t.epoch + 1, t.batch + 1, loss, norm);
+                goto done;
+            }
+            optim_step(&t.opt, t.m->params, t.grads, lr);
+            if (cfg->regime == REGIME_SEQUENCE)
+                net_carry_state(&t.n);
+            double rows = cfg->regime == REGIME_WINDOW ? b : (double)b * steps;
+            t.loss_sum += loss * rows;
+            t.loss_rows += rows;
+            epoch_chars += (double)b * steps;
+            chars_done += (double)b * steps;
+
+            double now = now_seconds();
+            long long done_batches = (long long)t.epoch * t.batches + t.batch + 1;
+            double elapsed = now - start;
+            double rate = elapsed > 0 ? (done_batches - start_batches) / elapsed : 0;
+            if (o->on_progress && (now - last_progress > 0.25 || t.batch + 1 == t.batches)) {
+                last_progress = now;
+                train_progress p = {t.epoch + 1, epochs, t.batch + 1, t.batches,
+                                    t.loss_sum / t.loss_rows, (double)done_batches / total_batches,
+                                    elapsed, rate > 0 ? (total_batches - done_batches) / rate : 0,
+                                    elapsed > 0 ? chars_done / elapsed : 0};
+                o->on_progress(o->ctx, &p);
+            }
+            if ((o->max_seconds > 0 && elapsed >= o->max_seconds) || (o->cancel && *o->cancel)) {
+                stopped = o->cancel && *o->cancel ? 2 : 1;
+                t.batch++;
+                break;
+            }
+        }
+        int partial = t.batch < t.batches;
+        snapshot_carry(&t);
+        train_loss = t.loss_rows > 0 ? t.loss_sum / t.loss_rows : NAN;
+        val_loss = has_val ? validate(&t) : NAN;
+        int best = has_val && (isnan(t.best_val) || val_loss < t.best_val);
+        if (best)
+            t.best_val = val_loss;
+        if (!partial) {
+            rc = append_history(&t, train_loss, val_loss);
+            if (rc)
+                goto done;
+        }
+        rc = write_meta(&t, train_loss, val_loss, partial ? t.epoch : t.epoch + 1,
+                        partial ? t.batch : 0);
+        if (!rc)
+            rc = save(&t, state_path, 1, err, errlen);
+        if (!rc && best)
+            rc = save(&t, o->out, 0, err, errlen);
+        if (rc)
+            goto done;
+
+        double now = now_seconds();
+        long long done_batches = (long long)t.epoch * t.batches + t.batch;
+        double elapsed = now - start;
+        double rate = elapsed > 0 ? (done_batches - start_batches) / elapsed : 0;
+        train_epoch_report r = {.epoch = t.epoch + 1, .epochs = epochs, .partial = partial,
+                                .train_loss = train_loss, .val_loss = val_loss, .best = best,
+                                .lr = lr, .seconds = now - epoch_start, .elapsed = elapsed,
+                                .eta = rate > 0 && !stopped ? (total_batches - done_batches) / rate : 0};
+        double secs = now - epoch_start;
+        r.chars_per_sec = secs > 0 ? epoch_chars / secs : 0;
+        r.seqs_per_sec = secs > 0 ? epoch_chars / (cfg->regime == REGIME_WINDOW ? cfg->maxlen : 1) / secs : 0;
+        char *texts[TRAIN_N_TEMPS] = {0}, *seed_text = NULL;
+        make_samples(&t, &r, texts, &seed_text);
+        if (o->on_epoch)
+            o->on_epoch(o->ctx, &r);
+        for (int k = 0; k < TRAIN_N_TEMPS; k++)
+            free(texts[k]);
+        free(seed_text);
+        if (!partial)
+            t.batch = 0;
+        else
+            break;
+    }
+done:
+    out.epochs_done = t.epoch;
+    out.train_loss = train_loss;
+    out.val_loss = val_loss;
+    out.best_val_loss = t.best_val;
+    out.stopped = stopped;
+    out.seconds = now_seconds() - start;
+    trainer_deinit(&t);
+    if (rc == 0)
+        *res = out;
+    return rc;
+}

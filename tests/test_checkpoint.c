@@ -1,0 +1,5 @@
+/* test_checkpoint: placeholder while the real test is written. */
+int main(void)
+{
+    return 0;
+}
