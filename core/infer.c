@@ -17,8 +17,10 @@ int infer_state_init(infer_state *s, const model *m)
     s->h = calloc(LH, sizeof *s->h);
     s->c = calloc(LH, sizeof *s->c);
     s->gates = calloc(4 * (size_t)s->H, sizeof *s->gates);
+    s->tanh_c = calloc((size_t)s->H, sizeof *s->tanh_c);
+    s->c_prev = calloc((size_t)s->H, sizeof *s->c_prev);
     s->logits = calloc((size_t)s->V, sizeof *s->logits);
-    if (!s->h || !s->c || !s->gates || !s->logits) {
+    if (!s->h || !s->c || !s->gates || !s->tanh_c || !s->c_prev || !s->logits) {
         infer_state_deinit(s);
         return CORE_ENOMEM;
     }
@@ -30,6 +32,8 @@ void infer_state_deinit(infer_state *s)
     free(s->h);
     free(s->c);
     free(s->gates);
+    free(s->tanh_c);
+    free(s->c_prev);
     free(s->logits);
     memset(s, 0, sizeof *s);
 }
@@ -60,7 +64,8 @@ void infer_step(infer_state *s, const model *m, int id)
         }
         /* g += W_hh (4H, H) . h_prev */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, p->w_hh[l], H, h, 1, 1.0f, g, 1);
-        lstm_gates_forward(h, c, g, c, NULL, 1, H);
+        memcpy(s->c_prev, c, (size_t)H * sizeof *c);
+        lstm_gates_forward(h, c, g, s->c_prev, s->tanh_c, 1, H);
     }
     /* logits = fc_w (V, H) . h_top + fc_b */
     memcpy(s->logits, p->fc_b, (size_t)s->V * sizeof *s->logits);

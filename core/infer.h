@@ -11,6 +11,8 @@ typedef struct infer_state {
     float *h;      /* (L, H) hidden state after the last step */
     float *c;      /* (L, H) cell state after the last step */
     float *gates;  /* (4H) scratch */
+    float *tanh_c; /* (H) scratch */
+    float *c_prev; /* (H) scratch */
     float *logits; /* (V) next-character logits after the last step */
 } infer_state;
 

@@ -8,26 +8,33 @@
 
 #include <string.h>
 
+/* One row of the gate update. restrict lets the compiler vectorise without alias checks, and
+ * always_inline gives each SIMD clone of the caller its own vectorised copy. */
+static inline __attribute__((always_inline)) void
+gates_row_forward(float *restrict h, float *restrict c, float *restrict gi, float *restrict gf,
+                  float *restrict gg, float *restrict go, const float *restrict c_prev,
+                  float *restrict tanh_c, int H)
+{
+    for (int j = 0; j < H; j++) {
+        float i = mathfn_sigmoid(gi[j]), f = mathfn_sigmoid(gf[j]);
+        float g = mathfn_tanh(gg[j]), o = mathfn_sigmoid(go[j]);
+        float cv = f * c_prev[j] + i * g;
+        float t = mathfn_tanh(cv);
+        gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
+        c[j] = cv;
+        h[j] = o * t;
+        tanh_c[j] = t;
+    }
+}
+
+MATHFN_CLONES
 void lstm_gates_forward(float *h, float *c, float *gates, const float *c_prev, float *tanh_c,
                         int B, int H)
 {
     for (int b = 0; b < B; b++) {
         float *g = gates + (size_t)b * 4 * H;
-        float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
-        const float *cp = c_prev + (size_t)b * H;
-        float *cb = c + (size_t)b * H, *hb = h + (size_t)b * H;
-        float *tc = tanh_c ? tanh_c + (size_t)b * H : NULL;
-        for (int j = 0; j < H; j++) {
-            float i = mathfn_sigmoid(gi[j]), f = mathfn_sigmoid(gf[j]);
-            float gv = mathfn_tanh(gg[j]), o = mathfn_sigmoid(go[j]);
-            float cv = f * cp[j] + i * gv;
-            float t = mathfn_tanh(cv);
-            gi[j] = i, gf[j] = f, gg[j] = gv, go[j] = o;
-            cb[j] = cv;
-            hb[j] = o * t;
-            if (tc)
-                tc[j] = t;
-        }
+        size_t o = (size_t)b * H;
+        gates_row_forward(h + o, c + o, g, g + H, g + 2 * H, g + 3 * H, c_prev + o, tanh_c + o, H);
     }
 }
 
@@ -62,33 +69,40 @@ void lstm_forward(lstm_cache *k, const int *ids, const float *x, const float *w_
     (void)in;
 }
 
-/* Gradient through the gate nonlinearities and cell update for B rows of one step.
- * dh: dL/dh_t (B, H); dc: on entry dL/dc_t from step t+1, on return dL/dc_{t-1}. */
+/* Gradient through the gate nonlinearities and cell update for one row of one step.
+ * dh: dL/dh_t (H); dc: on entry dL/dc_t from step t+1, on return dL/dc_{t-1}. */
+static inline __attribute__((always_inline)) void
+gates_row_backward(float *restrict di, float *restrict df, float *restrict dg, float *restrict dout,
+                   float *restrict dc, const float *restrict dh, const float *restrict gi,
+                   const float *restrict gf, const float *restrict gg, const float *restrict go,
+                   const float *restrict c_prev, const float *restrict tanh_c, int H)
+{
+    for (int j = 0; j < H; j++) {
+        float i = gi[j], f = gf[j], g = gg[j], o = go[j], t = tanh_c[j];
+        /* forward: h = o * tanh(c) */
+        float d_o = dh[j] * t;
+        float d_c = dc[j] + dh[j] * o * (1.0f - t * t);
+        /* forward: c = f * c_prev + i * g */
+        float d_i = d_c * g, d_f = d_c * c_prev[j], d_g = d_c * i;
+        dc[j] = d_c * f;
+        /* forward: i, f, o = sigmoid(.), g = tanh(.) */
+        di[j] = d_i * i * (1.0f - i);
+        df[j] = d_f * f * (1.0f - f);
+        dg[j] = d_g * (1.0f - g * g);
+        dout[j] = d_o * o * (1.0f - o);
+    }
+}
+
+MATHFN_CLONES
 static void gates_backward(float *dgates, float *dc, const float *dh, const float *gates,
                            const float *c_prev, const float *tanh_c, int B, int H)
 {
     for (int b = 0; b < B; b++) {
         const float *g = gates + (size_t)b * 4 * H;
-        const float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
         float *d = dgates + (size_t)b * 4 * H;
-        float *di = d, *df = d + H, *dg = d + 2 * H, *dout = d + 3 * H;
-        const float *dhb = dh + (size_t)b * H, *cp = c_prev + (size_t)b * H;
-        const float *tc = tanh_c + (size_t)b * H;
-        float *dcb = dc + (size_t)b * H;
-        for (int j = 0; j < H; j++) {
-            float i = gi[j], f = gf[j], gv = gg[j], o = go[j], t = tc[j];
-            /* forward: h = o * tanh(c) */
-            float d_o = dhb[j] * t;
-            float d_c = dcb[j] + dhb[j] * o * (1.0f - t * t);
-            /* forward: c = f * c_prev + i * g */
-            float d_i = d_c * gv, d_f = d_c * cp[j], d_g = d_c * i;
-            dcb[j] = d_c * f;
-            /* forward: i, f, o = sigmoid(.), g = tanh(.) */
-            di[j] = d_i * i * (1.0f - i);
-            df[j] = d_f * f * (1.0f - f);
-            dg[j] = d_g * (1.0f - gv * gv);
-            dout[j] = d_o * o * (1.0f - o);
-        }
+        size_t o = (size_t)b * H;
+        gates_row_backward(d, d + H, d + 2 * H, d + 3 * H, dc + o, dh + o, g, g + H, g + 2 * H,
+                           g + 3 * H, c_prev + o, tanh_c + o, H);
     }
 }
 

@@ -21,7 +21,7 @@ typedef struct lstm_cache {
 } lstm_cache;
 
 /* Gate nonlinearities and the cell update for B rows: gates (B, 4H) holds preactivations on entry
- * and activations on return; writes c and h (B, H) and, if not NULL, tanh_c. c may alias c_prev. */
+ * and activations on return; writes c, h and tanh_c (B, H). No output may alias an input. */
 void lstm_gates_forward(float *h, float *c, float *gates, const float *c_prev, float *tanh_c,
                         int B, int H);
 

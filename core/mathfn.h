@@ -4,14 +4,22 @@
 #define CORE_MATHFN_H
 
 #include <stdint.h>
-#include <string.h>
+
+/* The elementwise loops (gates, softmax, optimizer) are compiled once per SIMD width and picked at
+ * load time, so the default build runs on any x86-64 and still uses AVX2/AVX-512 where present. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MATHFN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MATHFN_CLONES
+#endif
 
 /* exp(x) by range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-6 polynomial for exp(r)
  * (Cephes's expf coefficients). Inputs are clamped to [-87, 88], where the result stays normal. */
 static inline float mathfn_exp(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = __builtin_roundevenf(x * 1.44269504088896341f);
+    /* round to nearest by the 1.5 * 2^23 trick, which vectorises where roundevenf is a call */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f; /* ln2 split in two for an exact reduction */
     r = r + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -21,10 +29,9 @@ static inline float mathfn_exp(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n, n in [-126, 127] after the clamp */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    union { int32_t i; float f; } scale; /* 2^n from its bits; n in [-126, 127] after the clamp */
+    scale.i = ((int32_t)n + 127) << 23;
+    return p * scale.f;
 }
 
 static inline float mathfn_sigmoid(float x) { return 1.0f / (1.0f + mathfn_exp(-x)); }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test twice: in the release build, then in an
+# AddressSanitizer + UndefinedBehaviorSanitizer build where any sanitizer report fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+setup() { # DIR [meson options...]
+    local dir=$1; shift
+    if [ -f "$dir/build.ninja" ]; then meson setup --reconfigure "$dir" "$@" >/dev/null
+    else meson setup "$dir" "$@" >/dev/null; fi
+}
+
+setup build
+meson compile -C build
+meson test -C build --print-errorlogs
+
+setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+meson compile -C build-asan
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+meson test -C build-asan --print-errorlogs --timeout-multiplier 4
