@@ -763,7 +763,11 @@ static int tensor_entry(found_tensor *ft, const char *name, const json_value *v,
     }
     ft->begin = (uint64_t)offs->items[0].integer;
     ft->end = (uint64_t)offs->items[1].integer;
-    if (ft->end < ft->begin || ft->end > data_size)
+    if (ft->end < ft->begin)
+        return core_errf(err, errlen, CORE_EFORMAT,
+                         "tensor %s: data_offsets [%llu, %llu] end before they begin", name,
+                         (unsigned long long)ft->begin, (unsigned long long)ft->end);
+    if (ft->end > data_size)
         return core_errf(err, errlen, CORE_EFORMAT,
                          "tensor %s: data_offsets [%llu, %llu] outside the %llu-byte data section",
                          name, (unsigned long long)ft->begin, (unsigned long long)ft->end,

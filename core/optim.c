@@ -36,22 +36,24 @@ void optim_step(optim *o, float *params, const float *grads, float lr)
     o->steps++;
     float *v = o->v;
     if (o->kind == OPTIM_RMSPROP) {
-        float rho = (float)o->rho, eps = (float)o->eps;
+        /* 1 - rho in double, then rounded, as PyTorch does (not 1 - (float)rho) */
+        float rho = (float)o->rho, one_minus_rho = (float)(1.0 - o->rho), eps = (float)o->eps;
         for (size_t i = 0; i < o->n; i++) {
             float g = grads[i];
-            v[i] = rho * v[i] + (1.0f - rho) * g * g;
+            v[i] = rho * v[i] + one_minus_rho * g * g;
             params[i] -= lr * g / (sqrtf(v[i]) + eps);
         }
         return;
     }
     float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+    float one_minus_b1 = (float)(1.0 - o->beta1), one_minus_b2 = (float)(1.0 - o->beta2);
     float *m = o->m;
     float step_size = (float)(lr / (1.0 - pow(o->beta1, (double)o->steps)));
     float bc2_sqrt = (float)sqrt(1.0 - pow(o->beta2, (double)o->steps));
     for (size_t i = 0; i < o->n; i++) {
         float g = grads[i];
-        m[i] = b1 * m[i] + (1.0f - b1) * g;
-        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        m[i] = b1 * m[i] + one_minus_b1 * g;
+        v[i] = b2 * v[i] + one_minus_b2 * g * g;
         params[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
     }
 }

@@ -252,7 +252,9 @@ static int write_meta(trainer *t, double train_loss, double val_loss, int epoch,
     rc |= set_meta_num(m, "clip", o->clip, "%.9g");
     rc |= model_meta_set(m, "optimizer", optim_name(o->optimizer));
     rc |= set_meta_num(m, "val_fraction", o->val_fraction, "%.9g");
-    rc |= set_meta_num(m, "seed", (double)o->seed, "%.0f");
+    char seed[24]; /* as an integer: a double would round seeds above 2^53 */
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    rc |= model_meta_set(m, "seed", seed);
     rc |= set_meta_num(m, "epochs", epoch, "%.0f"); /* whole epochs completed */
     rc |= set_meta_num(m, "train_loss", train_loss, "%.9g");
     rc |= set_meta_num(m, "val_loss", val_loss, "%.9g");
@@ -318,7 +320,7 @@ static int append_history(trainer *t, double train_loss, double val_loss)
     char *h = realloc(t->history, old + strlen(item) + 4);
     if (!h)
         return CORE_ENOMEM;
-    if (old == 0)
+    if (old <= 2) /* none yet: NULL, or "[]" from a checkpoint saved before the first epoch */
         sprintf(h, "[%s]", item);
     else
         sprintf(h + old - 1, ",%s]", item);
@@ -612,6 +614,7 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
     int rc = trainer_init(&t, o, text, len, err, errlen);
     if (rc)
         return rc;
+    o = t.o; /* a resumed run's hyperparameters (lr, decay, clip, seed) come from its checkpoint */
     if (o->threads > 0)
         openblas_set_num_threads(o->threads);
     const model_config *cfg = &t.cfg;
@@ -694,8 +697,12 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
         snapshot_carry(&t);
         train_loss = t.loss_rows > 0 ? t.loss_sum / t.loss_rows : NAN;
         val_loss = has_val ? validate(&t) : NAN;
-        int best = has_val && (isnan(t.best_val) || val_loss < t.best_val);
-        if (best)
+        /* Only whole epochs compete for the best model: a run that never stopped would not have
+         * evaluated this mid-epoch one, and a resumed run must continue exactly as such a run.
+         * Until an epoch has finished, a stop still leaves its model in out, provisionally. */
+        int best = has_val && (isnan(t.best_val) || val_loss < t.best_val) &&
+                   (!partial || isnan(t.best_val));
+        if (best && !partial)
             t.best_val = val_loss;
         if (!partial) {
             rc = append_history(&t, train_loss, val_loss);
