@@ -146,7 +146,11 @@ int cmd_sample(int argc, char **argv)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "text", res.text);
         cJSON_AddStringToObject(o, "seed_text", req.seed_text);
-        cJSON_AddNumberToObject(o, "seed", (double)req.seed);
+        /* as an integer token: a double would print some seeds as 5.66263944979121e+15, or
+         * round those above 2^53, and --seed must be able to take it back */
+        char seed[24];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)req.seed);
+        cJSON_AddRawToObject(o, "seed", seed);
         cJSON_AddStringToObject(o, "mode", res.mode == SAMPLE_MODE_WINDOW ? "window" : "stateful");
         cJSON_AddStringToObject(o, "finish_reason", reasons[res.finish_reason]);
         cJSON_AddNumberToObject(o, "seed_chars", (double)res.seed_chars);

@@ -394,6 +394,9 @@ int checkpoint_save(const char *path, const model *m, const ckpt_tensor *extra, 
 {
     if (!path || !m || n_extra < 0 || (n_extra > 0 && !extra))
         return core_errf(err, errlen, CORE_EINVAL, "checkpoint_save: invalid arguments");
+    char msg[200];
+    if (model_config_check(&m->cfg, msg, sizeof msg) || m->V != m->voc.V || m->V < 1)
+        return core_errf(err, errlen, CORE_EINVAL, "checkpoint_save: inconsistent model");
     int rc = check_extras(extra, n_extra, err, errlen);
     if (rc)
         return rc;
@@ -464,7 +467,7 @@ int checkpoint_save(const char *path, const model *m, const ckpt_tensor *extra, 
     }
     /* mkstemp makes the file 0600; checkpoints are meant to be shared like any other data. */
     if (fchmod(fd, 0644) != 0 || !(f = fdopen(fd, "wb"))) {
-        rc = core_errf(err, errlen, CORE_EIO, "cannot write %s: %s", tmp, strerror(errno));
+        rc = core_errf(err, errlen, CORE_EIO, "cannot write %s: %s", path, strerror(errno));
         close(fd);
         goto remove_tmp;
     }
@@ -474,12 +477,12 @@ int checkpoint_save(const char *path, const model *m, const ckpt_tensor *extra, 
     sink to_file = {NULL, f};
     if (sink_put(&to_file, len8, 8) || sink_put(&to_file, header, header_len) ||
         emit_data(&to_file, t, n, row) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        rc = core_errf(err, errlen, CORE_EIO, "cannot write %s: %s", tmp, strerror(errno));
+        rc = core_errf(err, errlen, CORE_EIO, "cannot write %s: %s", path, strerror(errno));
         fclose(f);
         goto remove_tmp;
     }
     if (fclose(f) != 0) {
-        rc = core_errf(err, errlen, CORE_EIO, "cannot write %s: %s", tmp, strerror(errno));
+        rc = core_errf(err, errlen, CORE_EIO, "cannot write %s: %s", path, strerror(errno));
         goto remove_tmp;
     }
     if (rename(tmp, path) != 0) {
@@ -508,16 +511,10 @@ done:
 // ----------------------------------------------------------------------------
 // loading: metadata
 
-/* The metadata string for key, or NULL; every value was checked to be a string. */
-static const json_value *meta_get(const json_value *meta, const char *key)
-{
-    return json_get(meta, key);
-}
-
 /* A decimal integer with the JSON grammar (no '+', spaces or leading zeros) that fits an int. */
 static int meta_int(int *out, const json_value *meta, const char *key, char *err, size_t errlen)
 {
-    const json_value *v = meta_get(meta, key);
+    const json_value *v = json_get(meta, key);
     if (!v)
         return core_errf(err, errlen, CORE_EFORMAT, "__metadata__ has no \"%s\"", key);
     const char *s = v->str;
@@ -539,7 +536,7 @@ static int meta_int(int *out, const json_value *meta, const char *key, char *err
 static int meta_choice(int *out, const json_value *meta, const char *key, const char *a,
                        const char *b, char *err, size_t errlen)
 {
-    const json_value *v = meta_get(meta, key);
+    const json_value *v = json_get(meta, key);
     if (!v)
         return core_errf(err, errlen, CORE_EFORMAT, "__metadata__ has no \"%s\"", key);
     if (strcmp(v->str, a) != 0 && strcmp(v->str, b) != 0)
@@ -561,7 +558,7 @@ static int meta_config(model_config *cfg, const json_value *meta, char *err, siz
         (rc = meta_choice(&c.lowercase, meta, "lowercase", "false", "true", err, errlen)) ||
         (rc = meta_choice(&c.regime, meta, "regime", "window", "sequence", err, errlen)))
         return rc;
-    const json_value *v = meta_get(meta, "dropout");
+    const json_value *v = json_get(meta, "dropout");
     if (!v)
         return core_errf(err, errlen, CORE_EFORMAT, "__metadata__ has no \"dropout\"");
     /* Only plain decimal syntax: strtof alone would also take "nan", "inf", hex and spaces. */
@@ -586,7 +583,7 @@ static int meta_config(model_config *cfg, const json_value *meta, char *err, siz
  * increasing by code point. *chars is malloc'ed on success. */
 static int meta_vocab(uint32_t **chars, int *V, const json_value *meta, char *err, size_t errlen)
 {
-    const json_value *v = meta_get(meta, "vocab");
+    const json_value *v = json_get(meta, "vocab");
     if (!v)
         return core_errf(err, errlen, CORE_EFORMAT, "__metadata__ has no \"vocab\"");
     json_value *arr;
@@ -664,7 +661,7 @@ static int meta_check(const json_value *meta, char *err, size_t errlen)
             return core_errf(err, errlen, CORE_EFORMAT,
                              "__metadata__ entry \"%.60s\" contains a NUL", meta->keys[i]);
     }
-    const json_value *f = meta_get(meta, "format");
+    const json_value *f = json_get(meta, "format");
     if (!f)
         return core_errf(err, errlen, CORE_EFORMAT,
                          "__metadata__ has no \"format\"; not an lstmgen checkpoint");
@@ -673,7 +670,7 @@ static int meta_check(const json_value *meta, char *err, size_t errlen)
                          CKPT_FORMAT);
     const char *sums[] = {"data_sha256", "header_sha256"};
     for (int i = 0; i < 2; i++) {
-        const json_value *v = meta_get(meta, sums[i]);
+        const json_value *v = json_get(meta, sums[i]);
         if (!v)
             return core_errf(err, errlen, CORE_EFORMAT, "__metadata__ has no \"%s\"", sums[i]);
         if (!is_lower_hex(v))

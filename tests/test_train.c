@@ -659,6 +659,7 @@ static void test_best_latest(void)
     ASSERT_EQ_INT(atoi(model_meta_get(m, "epochs")), best + 1);
     ASSERT_REL(strtod(model_meta_get(m, "val_loss"), NULL), r.val[best], 1e-7);
     model *best_m = m;
+    checkpoint_extra_free(x, nx);
 
     m = load_ok(latest_of(out), &x, &nx);
     ASSERT_EQ_INT(atoi(model_meta_get(m, "epochs")), o.epochs);
