@@ -3,12 +3,12 @@
  *   train_sequence  the same network in the sequence regime: seq_len 100, batch 128, loss at
  *                   every step, state carried
  *   sample          one stream, stateful generation, for 1x128 and 2x512 models
- * Training runs the same calls as train_run (net_forward, net_backward, optim_step) on batches
- * of the real corpus, after a warm-up. Not a test: bench/run.sh prints it beside PyTorch's. */
+ * Training runs the same calls as train_run (dpnet_step over `threads` shards, optim_step) on
+ * batches of the real corpus, after a warm-up. Not a test: bench/run.sh prints it beside PyTorch's. */
 #include "corpus.h"
 #include "infer.h"
 #include "model.h"
-#include "net.h"
+#include "dpnet.h"
 #include "optim.h"
 #include "rng.h"
 #include "sample.h"
@@ -27,20 +27,19 @@ static double now(void)
 }
 
 /* Runs training batches for about `seconds` and returns batches per second. */
-static double train_rate(const corpus *c, int regime, int H, int B, int T, int step, double seconds)
+static double train_rate(const corpus *c, int threads, int regime, int H, int B, int T, int step,
+                         double seconds)
 {
     model_config cfg = {.L = 1, .H = H, .regime = regime, .maxlen = T, .step = step, .seq_len = T};
     model *m;
     if (model_new(&m, &cfg, &c->voc, NULL, 0) || model_init_weights(m, 1))
         exit(1);
     float *grads = calloc(m->n_params, sizeof *grads);
-    model_params g;
-    model_params_point(&g, grads, m->V, H, 1);
     optim opt;
-    net n;
+    dpnet n;
     int all = regime == REGIME_SEQUENCE;
     if (!grads || optim_init(&opt, OPTIM_RMSPROP, m->n_params) ||
-        net_init(&n, m->V, H, 1, B, T, all, 0.0f))
+        dpnet_init(&n, threads, m->V, H, 1, B, T, all, 0.0f, m->n_params))
         exit(1);
     int *ids = malloc((size_t)T * B * sizeof *ids), *targets = malloc((size_t)T * B * sizeof *targets);
     rng r;
@@ -63,13 +62,11 @@ static double train_rate(const corpus *c, int regime, int H, int B, int T, int s
                 targets[b] = c->ids[s + T];
         }
         if (!all || k == 0)
-            net_zero_state(&n);
-        net_forward(&n, &m->p, ids, targets, B, T, NULL);
-        memset(grads, 0, m->n_params * sizeof *grads);
-        net_backward(&n, &g, &m->p);
+            dpnet_zero_state(&n);
+        dpnet_step(&n, &m->p, ids, targets, B, T, 0, 0, grads);
         optim_step(&opt, m->params, grads, 0.01f);
         if (all)
-            net_carry_state(&n);
+            dpnet_carry_state(&n);
         if (k >= 3) {
             done++;
             if (now() - start >= seconds)
@@ -79,7 +76,7 @@ static double train_rate(const corpus *c, int regime, int H, int B, int T, int s
     double rate = done / (now() - start);
     free(ids);
     free(targets);
-    net_deinit(&n);
+    dpnet_deinit(&n);
     optim_deinit(&opt);
     free(grads);
     model_free(m);
@@ -123,12 +120,12 @@ int main(int argc, char **argv)
     free(text);
     size_t windows = (c.n_train - 60 + 2) / 3;
     for (int threads = 1; threads <= 2; threads++) {
-        openblas_set_num_threads(threads);
-        double bps = train_rate(&c, REGIME_WINDOW, 128, 128, 60, 3, seconds);
+        openblas_set_num_threads(1);
+        double bps = train_rate(&c, threads, REGIME_WINDOW, 128, 128, 60, 3, seconds);
         printf("{\"bench\":\"train_window\",\"impl\":\"lstmgen\",\"threads\":%d,\"seqs_per_sec\":%.1f,"
                "\"epoch_seconds\":%.1f}\n", threads, bps * 128, windows / (bps * 128));
         fflush(stdout);
-        bps = train_rate(&c, REGIME_SEQUENCE, 128, 128, 100, 1, seconds);
+        bps = train_rate(&c, threads, REGIME_SEQUENCE, 128, 128, 100, 1, seconds);
         printf("{\"bench\":\"train_sequence\",\"impl\":\"lstmgen\",\"threads\":%d,"
                "\"chars_per_sec\":%.1f}\n", threads, bps * 128 * 100);
         fflush(stdout);

@@ -4,18 +4,18 @@
 #include "checkpoint.h"
 #include "corpus.h"
 #include "err.h"
-#include "net.h"
+#include "dpnet.h"
 #include "optim.h"
 #include "rng.h"
 #include "sample.h"
 #include "utf8.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void train_options_default(train_options *o)
 {
@@ -69,10 +69,9 @@ typedef struct trainer {
     model_config cfg;
     corpus c;
     model *m;
-    model_params g;       /* gradient views */
-    float *grads;         /* (n_params) */
+    float *grads;         /* (n_params) the batch-mean gradient */
     optim opt;
-    net n;
+    dpnet dp;             /* the batch, sharded over the worker threads */
     int B, T;
     int *ids, *targets;   /* (T, B) batch inputs, and targets (T, B) or (B) */
     size_t *perm;         /* window regime: shuffled window starts */
@@ -156,8 +155,8 @@ static double validate(trainer *t)
         for (long long k = 0; k < nb; k++) {
             int steps;
             int b = window_batch(t, val, NULL, t->n_val_windows, k, &steps);
-            net_zero_state(&t->n);
-            sum += net_forward(&t->n, &t->m->p, t->ids, t->targets, b, steps, NULL) * b;
+            dpnet_zero_state(&t->dp);
+            sum += dpnet_step(&t->dp, &t->m->p, t->ids, t->targets, b, steps, 0, 0, NULL) * b;
             rows += b;
         }
     } else {
@@ -167,13 +166,13 @@ static double validate(trainer *t)
             b--;
         size_t stream_len = (n_val - 1) / (size_t)b;
         long long nb = (long long)((stream_len + t->cfg.seq_len - 1) / t->cfg.seq_len);
-        net_zero_state(&t->n);
+        dpnet_zero_state(&t->dp);
         for (long long k = 0; k < nb; k++) {
             int steps;
             sequence_batch(t, val, stream_len, b, k, &steps);
-            sum += net_forward(&t->n, &t->m->p, t->ids, t->targets, b, steps, NULL) * b * steps;
+            sum += dpnet_step(&t->dp, &t->m->p, t->ids, t->targets, b, steps, 0, 0, NULL) * b * steps;
             rows += (double)b * steps;
-            net_carry_state(&t->n);
+            dpnet_carry_state(&t->dp);
         }
     }
     return rows > 0 ? sum / rows : NAN;
@@ -291,20 +290,14 @@ static void snapshot_carry(trainer *t)
 {
     if (t->cfg.regime != REGIME_SEQUENCE)
         return;
-    size_t bh = (size_t)t->B * t->cfg.H, lbh = (size_t)t->cfg.L * bh;
-    for (int l = 0; l < t->cfg.L; l++) {
-        memcpy(t->carry + l * bh, net_state_h(&t->n, l), bh * sizeof(float));
-        memcpy(t->carry + lbh + l * bh, net_state_c(&t->n, l), bh * sizeof(float));
-    }
+    size_t lbh = (size_t)t->cfg.L * t->B * t->cfg.H;
+    dpnet_get_state(&t->dp, t->carry, t->carry + lbh);
 }
 
 static void restore_carry(trainer *t)
 {
-    size_t bh = (size_t)t->B * t->cfg.H, lbh = (size_t)t->cfg.L * bh;
-    for (int l = 0; l < t->cfg.L; l++) {
-        memcpy(net_state_h(&t->n, l), t->carry + l * bh, bh * sizeof(float));
-        memcpy(net_state_c(&t->n, l), t->carry + lbh + l * bh, bh * sizeof(float));
-    }
+    size_t lbh = (size_t)t->cfg.L * t->B * t->cfg.H;
+    dpnet_set_state(&t->dp, t->carry, t->carry + lbh);
 }
 
 static int append_history(trainer *t, double train_loss, double val_loss)
@@ -469,7 +462,7 @@ static void trainer_deinit(trainer *t)
     model_free(t->m);
     free(t->grads);
     optim_deinit(&t->opt);
-    net_deinit(&t->n);
+    dpnet_deinit(&t->dp);
     free(t->ids);
     free(t->targets);
     free(t->perm);
@@ -571,7 +564,6 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
     t->targets = malloc((size_t)t->T * t->B * sizeof *t->targets);
     if (!t->grads || !t->ids || !t->targets)
         goto nomem;
-    model_params_point(&t->g, t->grads, t->m->V, cfg->H, cfg->L);
     int kind = o->optimizer;
     if (o->resume)
         kind = optim_parse(model_meta_get(t->m, "optimizer"));
@@ -581,8 +573,11 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
     }
     if (optim_init(&t->opt, kind, t->m->n_params))
         goto nomem;
-    rc = net_init(&t->n, t->m->V, cfg->H, cfg->L, t->B, t->T, cfg->regime == REGIME_SEQUENCE,
-                  cfg->dropout);
+    /* Threads default to one per core: the shards are independent, so they scale. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->threads > 0 ? o->threads : (int)(cores > 0 ? cores : 1);
+    rc = dpnet_init(&t->dp, threads, t->m->V, cfg->H, cfg->L, t->B, t->T,
+                    cfg->regime == REGIME_SEQUENCE, cfg->dropout, t->m->n_params);
     if (rc)
         goto nomem;
     if (resume_x) {
@@ -615,8 +610,6 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
     if (rc)
         return rc;
     o = t.o; /* a resumed run's hyperparameters (lr, decay, clip, seed) come from its checkpoint */
-    if (o->threads > 0)
-        openblas_set_num_threads(o->threads);
     const model_config *cfg = &t.cfg;
     int epochs = o->epochs;
     int has_val = t.c.n_train < t.c.n;
@@ -638,7 +631,7 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
             shuffle_epoch(&t);
         if (t.batch == 0) {
             t.loss_sum = t.loss_rows = 0;
-            net_zero_state(&t.n);
+            dpnet_zero_state(&t.dp);
         } else if (cfg->regime == REGIME_SEQUENCE) {
             restore_carry(&t); /* resumed mid-epoch */
         }
@@ -648,16 +641,13 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
             int steps, b;
             if (cfg->regime == REGIME_WINDOW) {
                 b = window_batch(&t, t.c.ids, t.perm, t.n_windows, t.batch, &steps);
-                net_zero_state(&t.n);
+                dpnet_zero_state(&t.dp);
             } else {
                 b = sequence_batch(&t, t.c.ids, t.stream_len, t.B, t.batch, &steps);
             }
-            rng drop;
-            rng_seed(&drop, position_seed(o->seed, (uint64_t)t.epoch, (uint64_t)t.batch, 2));
-            double loss = net_forward(&t.n, &t.m->p, t.ids, t.targets, b, steps,
-                                      cfg->dropout > 0 ? &drop : NULL);
-            memset(t.grads, 0, t.m->n_params * sizeof *t.grads);
-            net_backward(&t.n, &t.g, &t.m->p);
+            uint64_t drop_seed = position_seed(o->seed, (uint64_t)t.epoch, (uint64_t)t.batch, 2);
+            double loss = dpnet_step(&t.dp, &t.m->p, t.ids, t.targets, b, steps, cfg->dropout > 0,
+                                     drop_seed, t.grads);
             double norm = optim_clip(t.grads, t.m->n_params, o->clip);
             if (!isfinite(loss) || !isfinite(norm) || loss > diverge_at) {
                 rc = core_errf(err, errlen, CORE_EDIVERGED,
@@ -668,7 +658,7 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
             }
             optim_step(&t.opt, t.m->params, t.grads, lr);
             if (cfg->regime == REGIME_SEQUENCE)
-                net_carry_state(&t.n);
+                dpnet_carry_state(&t.dp);
             double rows = cfg->regime == REGIME_WINDOW ? b : (double)b * steps;
             t.loss_sum += loss * rows;
             t.loss_rows += rows;
