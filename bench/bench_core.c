@@ -9,6 +9,7 @@
 #include "infer.h"
 #include "model.h"
 #include "dpnet.h"
+#include "mm.h"
 #include "optim.h"
 #include "rng.h"
 #include "sample.h"
@@ -83,6 +84,45 @@ static double train_rate(const corpus *c, int threads, int regime, int H, int B,
     return rate;
 }
 
+/* GFLOP/s of one thread on the training step's three product shapes for a shard of Bs rows,
+ * weighted by how often each runs: the recurrent forward and dh products every step (Bs x 4H x H),
+ * and the weight gradient once per batch over all T steps (4H x H x T*Bs). */
+static double sgemm_gflops(int Bs, int H, int T, double seconds)
+{
+    int G = 4 * H;
+    float *a = calloc((size_t)T * Bs * G, sizeof *a), *w = calloc((size_t)G * H, sizeof *w);
+    float *h = calloc((size_t)T * Bs * H, sizeof *h), *c = calloc((size_t)T * Bs * G, sizeof *c);
+    double flops = 0, t0 = now();
+    do {
+        for (int t = 0; t < T; t++) {
+            mm(c + (size_t)t * Bs * G, h + (size_t)t * Bs * H, w, Bs, G, H, MM_N, MM_T, 1.0f);
+            mm(h + (size_t)t * Bs * H, c + (size_t)t * Bs * G, w, Bs, H, G, MM_N, MM_N, 0.0f);
+        }
+        mm(w, a, h, G, H, T * Bs, MM_T, MM_N, 1.0f);
+        flops += 3.0 * 2.0 * T * Bs * (double)G * H;
+    } while (now() - t0 < seconds);
+    double rate = flops / (now() - t0) / 1e9;
+    free(a), free(w), free(h), free(c);
+    return rate;
+}
+
+/* GFLOP/s of one thread on the sampling step's matrix-vector product (4H x H). */
+static double sgemv_gflops(int H, double seconds)
+{
+    int G = 4 * H;
+    float *w = calloc((size_t)G * H, sizeof *w), *x = calloc((size_t)H, sizeof *x);
+    float *y = calloc((size_t)G, sizeof *y);
+    double flops = 0, t0 = now();
+    do {
+        for (int i = 0; i < 1000; i++)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, w, H, x, 1, 1.0f, y, 1);
+        flops += 1000 * 2.0 * G * H;
+    } while (now() - t0 < seconds);
+    double rate = flops / (now() - t0) / 1e9;
+    free(w), free(x), free(y);
+    return rate;
+}
+
 static double sample_rate(const corpus *c, int L, int H, int chars)
 {
     model_config cfg = {.L = L, .H = H, .regime = REGIME_SEQUENCE, .maxlen = 60, .step = 3, .seq_len = 100};
@@ -119,6 +159,23 @@ int main(int argc, char **argv)
     }
     free(text);
     size_t windows = (c.n_train - 60 + 2) / 3;
+    /* The arithmetic limit: the step's matrix products at the measured BLAS rate. Per sequence
+     * the forward, dh and dW products each cost 2 T 4H H FLOPs (the one-hot input is a lookup). */
+    openblas_set_num_threads(1);
+    double seq_flops = 3.0 * 2.0 * 60 * 4 * 128 * 128;
+    for (int threads = 1; threads <= 2; threads++) {
+        double rate = sgemm_gflops(128 / threads, 128, 60, 2.0) * threads;
+        printf("{\"bench\":\"limit_window\",\"impl\":\"lstmgen\",\"threads\":%d,\"sgemm_gflops\":%.1f,"
+               "\"seqs_per_sec\":%.1f,\"epoch_seconds\":%.1f}\n", threads, rate,
+               rate * 1e9 / seq_flops, windows * seq_flops / (rate * 1e9));
+    }
+    double gv = sgemv_gflops(128, 1.0);
+    printf("{\"bench\":\"limit_sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,\"sgemv_gflops\":%.1f,"
+           "\"chars_per_sec\":%.1f}\n", gv, gv * 1e9 / (2.0 * 4 * 128 * 128));
+    gv = sgemv_gflops(512, 1.0);
+    printf("{\"bench\":\"limit_sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,\"sgemv_gflops\":%.1f,"
+           "\"chars_per_sec\":%.1f}\n", gv, gv * 1e9 / (3 * 2.0 * 4 * 512 * 512));
+    fflush(stdout);
     for (int threads = 1; threads <= 2; threads++) {
         openblas_set_num_threads(1);
         double bps = train_rate(&c, threads, REGIME_WINDOW, 128, 128, 60, 3, seconds);

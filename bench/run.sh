@@ -20,21 +20,32 @@ fi
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-key = {"train_window": "seqs_per_sec", "train_sequence": "chars_per_sec",
-       "sample_1x128": "chars_per_sec", "sample_2x512": "chars_per_sec"}
+def get(bench, impl, threads, key):
+    for r in rows:
+        if r["bench"] == bench and r["impl"] == impl and r["threads"] == threads and key in r:
+            return r[key]
+    return None
+table = [("train_window", "seqs_per_sec", "limit_window"),
+         ("train_window", "epoch_seconds", "limit_window"),
+         ("train_sequence", "chars_per_sec", None),
+         ("sample_1x128", "chars_per_sec", "limit_sample_1x128"),
+         ("sample_2x512", "chars_per_sec", "limit_sample_2x512")]
 print()
-print(f"{'benchmark':<16} {'threads':>7} {'unit':<14} {'lstmgen':>12} {'pytorch':>12} {'ratio':>7}")
-for bench, unit in key.items():
+print(f"{'benchmark':<15} {'thr':>3} {'unit':<14} {'lstmgen':>10} {'pytorch':>10} {'ratio':>7}"
+      f" {'limit':>10} {'of limit':>8}")
+for bench, unit, limit in table:
     for threads in (1, 2):
-        got = {r["impl"]: r[unit] for r in rows if r["bench"] == bench and r["threads"] == threads}
-        if "lstmgen" not in got:
+        ours = get(bench, "lstmgen", threads, unit)
+        if ours is None:
             continue
-        ours, theirs = got["lstmgen"], got.get("pytorch")
-        ratio = f"{ours / theirs:6.2f}x" if theirs else "     -"
-        print(f"{bench:<16} {threads:>7} {unit:<14} {ours:>12.0f} "
-              f"{theirs if theirs else float('nan'):>12.0f} {ratio:>7}")
-        extra = [r for r in rows if r["bench"] == bench and r["threads"] == threads and "epoch_seconds" in r]
-        for r in extra:
-            print(f"{'':<16} {'':>7} {'s/epoch':<14} " + f"{r['epoch_seconds']:>12.1f}"
-                  if r["impl"] == "lstmgen" else f"{'':<16} {'':>7} {'s/epoch':<14} {'':>12} {r['epoch_seconds']:>12.1f}")
+        theirs = get(bench, "pytorch", threads, unit)
+        bound = get(limit, "lstmgen", threads, unit) if limit else None
+        faster = theirs / ours if unit == "epoch_seconds" else (ours / theirs if theirs else 0)
+        share = bound / ours if unit == "epoch_seconds" else (ours / bound if bound else 0)
+        print(f"{bench:<15} {threads:>3} {unit:<14} {ours:>10.1f} "
+              f"{theirs if theirs else float('nan'):>10.1f} "
+              f"{(f'{faster:.2f}x') if theirs else '-':>7} "
+              f"{bound if bound else float('nan'):>10.1f} {(f'{100 * share:.0f}%') if bound else '-':>8}")
+print("\nratio: how many times faster lstmgen is; limit: the matrix products alone at the measured")
+print("OpenBLAS rate (FLOPs per step / sgemm or sgemv GFLOP/s); of limit: lstmgen's share of it.")
 PY
