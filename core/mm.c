@@ -12,6 +12,8 @@ void mm(float *C, const float *A, const float *B, int M, int N, int K, int ta, i
                 K, 1.0f, A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }
 
+void mm_set_threads(int n) { openblas_set_num_threads(n); }
+
 void mm_naive(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb,
               float beta)
 {

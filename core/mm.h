@@ -7,6 +7,10 @@
 enum { MM_N = 0, MM_T = 1 };
 
 void mm(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb, float beta);
+/* How many threads OpenBLAS may use inside one call (process-wide). A server running many streams
+ * on their own threads wants 1, so concurrent calls do not contend for one BLAS thread pool. */
+void mm_set_threads(int n);
+
 void mm_naive(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb,
               float beta);
 

@@ -404,8 +404,6 @@ static int adopt_resume_tensors(trainer *t, ckpt_tensor *x, int nx, char *err, s
     return 0;
 }
 
-static int check_options(const train_options *o, char *err, size_t errlen);
-
 /* A resumed run trains with the hyperparameters it started with; only the epoch count, time
  * budget, threads, output and callbacks come from the caller. */
 static int resume_options(train_options *o, const model *m, char *err, size_t errlen)
@@ -427,10 +425,11 @@ static int resume_options(train_options *o, const model *m, char *err, size_t er
     o->val_fraction = v[4];
     o->seed = strtoull(model_meta_get(m, "seed"), NULL, 10);
     o->optimizer = optim_parse(model_meta_get(m, "optimizer"));
-    return check_options(o, err, errlen);
+    o->cfg = m->cfg;
+    return train_options_check(o, err, errlen);
 }
 
-static int check_options(const train_options *o, char *err, size_t errlen)
+int train_options_check(const train_options *o, char *err, size_t errlen)
 {
     if (o->batch < 1 || o->batch > 65536)
         return core_errf(err, errlen, CORE_ERANGE, "batch must be 1..65536, got %d", o->batch);
@@ -451,9 +450,12 @@ static int check_options(const train_options *o, char *err, size_t errlen)
         return core_errf(err, errlen, CORE_ERANGE, "threads must be 0..256, got %d", o->threads);
     if (o->sample_chars < 0 || o->sample_chars > 100000)
         return core_errf(err, errlen, CORE_ERANGE, "sample_chars must be 0..100000");
+    if (!(o->val_fraction >= 0 && o->val_fraction <= 0.5))
+        return core_errf(err, errlen, CORE_ERANGE, "val_fraction must be in [0, 0.5], got %g",
+                         o->val_fraction);
     if (!o->out || !*o->out)
         return core_errf(err, errlen, CORE_EINVAL, "an output path is required");
-    return 0;
+    return model_config_check(&o->cfg, err, errlen);
 }
 
 static void trainer_deinit(trainer *t)
@@ -478,7 +480,8 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
     t->o = &t->opts;
     t->cfg = o->cfg;
     t->best_val = NAN;
-    int rc = check_options(o, err, errlen);
+    /* a resumed run's options are checked once its checkpoint has supplied them */
+    int rc = o->resume ? 0 : train_options_check(o, err, errlen);
     if (rc)
         return rc;
     ckpt_tensor *resume_x = NULL;
@@ -493,10 +496,6 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
         if (rc)
             goto fail;
         o = &t->opts;
-    } else {
-        rc = model_config_check(&o->cfg, err, errlen);
-        if (rc)
-            return rc;
     }
     const model_config *cfg = &t->cfg;
     rc = corpus_init(&t->c, text, len, cfg->lowercase, o->val_fraction, t->m ? &t->m->voc : NULL,

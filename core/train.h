@@ -73,6 +73,11 @@ typedef struct train_result {
 /* The book's recipe: 1 layer of 128, windows of 60 every 3, batch 128, RMSprop lr 0.01. */
 void train_options_default(train_options *o);
 
+/* 0 if the training options are in range (batch, epochs, lr, lr_decay, clip, optimizer,
+ * max_seconds, threads, sample_chars, out; and the model configuration); CORE_ERANGE or
+ * CORE_EINVAL with a message naming the option otherwise. */
+int train_options_check(const train_options *o, char *err, size_t errlen);
+
 /* Where the latest state goes when out holds the best model: "x.safetensors" -> "x.latest.safetensors". */
 void train_latest_path(char *buf, size_t n, const char *out);
 
