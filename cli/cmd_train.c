@@ -254,15 +254,25 @@ int cmd_train(int argc, char **argv)
     if (!corpus_path)
         return usage_error(cmd, "--corpus FILE is required");
 
-    int seq = regime == REGIME_SEQUENCE;
-    o.cfg.regime = regime;
-    o.cfg.L = layers > 0 ? layers : (seq ? 2 : 1);
-    o.cfg.H = hidden > 0 ? hidden : (seq ? 256 : 128);
-    o.cfg.dropout = (float)(dropout >= 0 ? dropout : (seq && o.cfg.L > 1 ? 0.1 : 0.0));
-    o.batch = batch > 0 ? batch : (seq ? 64 : 128);
-    o.optimizer = optimizer >= 0 ? optimizer : (seq ? OPTIM_ADAM : OPTIM_RMSPROP);
-    o.lr = (float)(lr > 0 ? lr : (o.optimizer == OPTIM_ADAM ? 0.002 : 0.01));
-    o.clip = (float)(clip >= 0 ? clip : (seq ? 5.0 : 0.0));
+    train_options_regime_defaults(&o, regime);
+    if (layers > 0)
+        o.cfg.L = layers;
+    if (hidden > 0)
+        o.cfg.H = hidden;
+    if (dropout >= 0)
+        o.cfg.dropout = (float)dropout;
+    else if (o.cfg.L == 1)
+        o.cfg.dropout = 0.0f; /* dropout acts between layers: none with one */
+    if (batch > 0)
+        o.batch = batch;
+    if (optimizer >= 0 && optimizer != o.optimizer) /* its own default learning rate */
+        o.lr = optimizer == OPTIM_ADAM ? 0.002f : 0.01f;
+    if (optimizer >= 0)
+        o.optimizer = optimizer;
+    if (lr > 0)
+        o.lr = (float)lr;
+    if (clip >= 0)
+        o.clip = (float)clip;
     o.epochs = epochs > 0 ? epochs : (o.max_seconds > 0 ? 1000000 : 20);
     o.resume = resume;
 

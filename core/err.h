@@ -16,7 +16,8 @@
     X(EDIVERGED, -6, "training diverged")                               \
     X(EUTF8, -7, "invalid UTF-8")                                       \
     X(EVOCAB, -8, "character not in the vocabulary")                    \
-    X(ECANCELLED, -9, "cancelled")
+    X(ECANCELLED, -9, "cancelled")                                      \
+    X(ENOTFOUND, -10, "not found")
 
 enum core_err {
     CORE_OK = 0,

@@ -33,6 +33,19 @@ void train_options_default(train_options *o)
     o->sample_chars = 200;
 }
 
+void train_options_regime_defaults(train_options *o, int regime)
+{
+    int seq = regime == REGIME_SEQUENCE;
+    o->cfg.regime = regime;
+    o->cfg.L = seq ? 2 : 1;
+    o->cfg.H = seq ? 256 : 128;
+    o->cfg.dropout = seq ? 0.1f : 0.0f;
+    o->batch = seq ? 64 : 128;
+    o->optimizer = seq ? OPTIM_ADAM : OPTIM_RMSPROP;
+    o->lr = seq ? 0.002f : 0.01f;
+    o->clip = seq ? 5.0f : 0.0f;
+}
+
 void train_latest_path(char *buf, size_t n, const char *out)
 {
     const char *ext = ".safetensors";

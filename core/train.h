@@ -73,6 +73,11 @@ typedef struct train_result {
 /* The book's recipe: 1 layer of 128, windows of 60 every 3, batch 128, RMSprop lr 0.01. */
 void train_options_default(train_options *o);
 
+/* Sets the options that differ between the regimes to that regime's defaults: the book's for
+ * window (1 x 128, batch 128, RMSprop 0.01, no clipping, no dropout), char-rnn's for sequence
+ * (2 x 256, batch 64, Adam 0.002, clip 5, dropout 0.1). The caller then applies what the user set. */
+void train_options_regime_defaults(train_options *o, int regime);
+
 /* 0 if the training options are in range (batch, epochs, lr, lr_decay, clip, optimizer,
  * max_seconds, threads, sample_chars, out; and the model configuration); CORE_ERANGE or
  * CORE_EINVAL with a message naming the option otherwise. */
