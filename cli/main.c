@@ -1,6 +1,8 @@
 /* main: lstmgen's entry point; dispatches to a subcommand. */
 #include "cli.h"
 
+#include "serve.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@ static const char usage[] =
     "  sample   generate text from a model\n"
     "  eval     mean cross-entropy of a text under a model\n"
     "  info     a checkpoint's metadata and size\n"
+    "  serve    the HTTP service: generation, OpenAI-compatible completions, training jobs\n"
     "\n"
     "Run 'lstmgen COMMAND --help' for a command's options.\n";
 
@@ -38,6 +41,8 @@ int main(int argc, char **argv)
         return cmd_sample(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)
         return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - 1, argv + 1);
     fprintf(stderr, "lstmgen: unknown command '%s'\n%s", cmd, usage);

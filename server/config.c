@@ -1,0 +1,199 @@
+/* config: defaults, then LSTMGEN_* variables, then flags. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char help[] =
+    "usage: lstmgen serve [options]\n"
+    "\n"
+    "Serves every model in a models directory over HTTP and runs training jobs in the background.\n"
+    "Each option can also be set by the environment variable in brackets (the flag wins).\n"
+    "\n"
+    "  --host ADDR             address to bind (127.0.0.1) [LSTMGEN_HOST]\n"
+    "  --port N                port (8080) [LSTMGEN_PORT]\n"
+    "  --models DIR            models directory: NAME.safetensors is model NAME (./models)\n"
+    "                          [LSTMGEN_MODELS]\n"
+    "  --db PATH               SQLite database for corpora and jobs (./lstmgen.db); job checkpoints\n"
+    "                          go in PATH.jobs/ [LSTMGEN_DB]\n"
+    "  --default-model NAME    model for requests that name none (default: 'default' if present,\n"
+    "                          else the first by name) [LSTMGEN_DEFAULT_MODEL]\n"
+    "  --api-key KEY           require 'Authorization: Bearer KEY' on mutating endpoints\n"
+    "                          [LSTMGEN_API_KEY]\n"
+    "  --auth-generate         require the key for generation too [LSTMGEN_AUTH_GENERATE=1]\n"
+    "  --cors-origin ORIGIN    Access-Control-Allow-Origin (*: the API uses keys, not cookies)\n"
+    "                          [LSTMGEN_CORS_ORIGIN]\n"
+    "  --http-threads N        concurrent connections, one thread each (256) [LSTMGEN_HTTP_THREADS]\n"
+    "  --gen-threads N         generation workers per model (one per core) [LSTMGEN_GEN_THREADS]\n"
+    "  --train-threads N       threads of a training job (one per core) [LSTMGEN_TRAIN_THREADS]\n"
+    "  --max-length N          characters per generation (10000) [LSTMGEN_MAX_LENGTH]\n"
+    "  --max-body BYTES        request body limit (67108864: corpora are uploaded whole)\n"
+    "                          [LSTMGEN_MAX_BODY]\n"
+    "  --max-concurrent N      generations running or queued before 503 (64)\n"
+    "                          [LSTMGEN_MAX_CONCURRENT]\n"
+    "  --request-timeout S     seconds a generation may take, 0 = no limit (60)\n"
+    "                          [LSTMGEN_REQUEST_TIMEOUT]\n"
+    "  --log-format F          text or json access log on stderr (text) [LSTMGEN_LOG_FORMAT]\n";
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int bad(const char *name, const char *value, const char *want)
+{
+    fprintf(stderr, "lstmgen serve: %s must be %s, got '%s' (see 'lstmgen serve --help')\n", name,
+            want, value);
+    return 2;
+}
+
+static int parse_long(long *out, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int set_copy(char *dst, size_t cap, const char *name, const char *v)
+{
+    if (strlen(v) >= cap)
+        return bad(name, v, "shorter");
+    strcpy(dst, v);
+    return 0;
+}
+
+/* One option by name (the flag's name without dashes), from either source. */
+static int apply(server_config *c, const char *name, const char *v)
+{
+    long n;
+    if (strcmp(name, "host") == 0)
+        return set_copy(c->host, sizeof c->host, "--host", v);
+    if (strcmp(name, "port") == 0)
+        return parse_long(&n, v, 0, 65535) ? bad("--port", v, "0..65535") : (c->port = (int)n, 0);
+    if (strcmp(name, "models") == 0)
+        return set_copy(c->models_dir, sizeof c->models_dir, "--models", v);
+    if (strcmp(name, "db") == 0)
+        return set_copy(c->db_path, sizeof c->db_path, "--db", v);
+    if (strcmp(name, "default-model") == 0)
+        return set_copy(c->default_model, sizeof c->default_model, "--default-model", v);
+    if (strcmp(name, "api-key") == 0)
+        return set_copy(c->api_key, sizeof c->api_key, "--api-key", v);
+    if (strcmp(name, "auth-generate") == 0) {
+        if (strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "0") && strcmp(v, "false"))
+            return bad("LSTMGEN_AUTH_GENERATE", v, "1, true, 0 or false");
+        c->auth_generate = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+        return 0;
+    }
+    if (strcmp(name, "cors-origin") == 0)
+        return set_copy(c->cors_origin, sizeof c->cors_origin, "--cors-origin", v);
+    if (strcmp(name, "http-threads") == 0)
+        return parse_long(&n, v, 1, 100000) ? bad("--http-threads", v, "1..100000")
+                                            : (c->http_threads = (int)n, 0);
+    if (strcmp(name, "gen-threads") == 0)
+        return parse_long(&n, v, 1, 256) ? bad("--gen-threads", v, "1..256")
+                                         : (c->gen_threads = (int)n, 0);
+    if (strcmp(name, "train-threads") == 0)
+        return parse_long(&n, v, 1, 16) ? bad("--train-threads", v, "1..16")
+                                        : (c->train_threads = (int)n, 0);
+    if (strcmp(name, "max-length") == 0)
+        return parse_long(&n, v, 1, 100000000) ? bad("--max-length", v, "1..100000000")
+                                               : (c->max_length = (int)n, 0);
+    if (strcmp(name, "max-body") == 0)
+        return parse_long(&n, v, 1024, 1L << 40) ? bad("--max-body", v, "at least 1024")
+                                                 : (c->max_body = (size_t)n, 0);
+    if (strcmp(name, "max-concurrent") == 0)
+        return parse_long(&n, v, 1, 1000000) ? bad("--max-concurrent", v, "1..1000000")
+                                             : (c->max_concurrent = (int)n, 0);
+    if (strcmp(name, "request-timeout") == 0) {
+        char *end;
+        double d = strtod(v, &end);
+        if (end == v || *end || !isfinite(d) || d < 0)
+            return bad("--request-timeout", v, "a number of seconds >= 0");
+        c->request_timeout = d;
+        return 0;
+    }
+    if (strcmp(name, "log-format") == 0) {
+        if (strcmp(v, "text") && strcmp(v, "json"))
+            return bad("--log-format", v, "text or json");
+        c->log_json = strcmp(v, "json") == 0;
+        return 0;
+    }
+    return bad("option", name, "known");
+}
+
+static const char *const names[] = {
+    "host", "port", "models", "db", "default-model", "api-key", "auth-generate", "cors-origin",
+    "http-threads", "gen-threads", "train-threads", "max-length", "max-body", "max-concurrent",
+    "request-timeout", "log-format",
+};
+#define N_NAMES (sizeof names / sizeof *names)
+
+int config_parse(server_config *c, int argc, char **argv)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->host, "127.0.0.1");
+    c->port = 8080;
+    strcpy(c->models_dir, "./models");
+    strcpy(c->db_path, "./lstmgen.db");
+    strcpy(c->cors_origin, "*");
+    c->http_threads = 256;
+    c->gen_threads = cores();
+    c->train_threads = cores();
+    c->max_length = 10000;
+    c->max_body = 64u << 20;
+    c->max_concurrent = 64;
+    c->request_timeout = 60;
+
+    for (size_t i = 0; i < N_NAMES; i++) {
+        char env[64] = "LSTMGEN_";
+        for (size_t k = 0; names[i][k] && k + 9 < sizeof env; k++)
+            env[8 + k] = names[i][k] == '-' ? '_' : (char)(names[i][k] - 32 * (names[i][k] >= 'a'));
+        const char *v = getenv(env);
+        if (v && *v) {
+            int rc = apply(c, names[i], v);
+            if (rc)
+                return rc;
+        }
+    }
+
+    struct option longopts[N_NAMES + 2];
+    for (size_t i = 0; i < N_NAMES; i++) {
+        int flag = strcmp(names[i], "auth-generate") == 0;
+        longopts[i] = (struct option){names[i], flag ? no_argument : required_argument, 0, (int)i + 1};
+    }
+    longopts[N_NAMES] = (struct option){"help", no_argument, 0, 'h'};
+    longopts[N_NAMES + 1] = (struct option){0, 0, 0, 0};
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(help, stdout);
+            return 0;
+        }
+        if (opt < 1 || opt > (int)N_NAMES) {
+            fprintf(stderr, "lstmgen serve: unknown or incomplete option '%s' (see 'lstmgen serve "
+                            "--help')\n", argv[optind - 1]);
+            return 2;
+        }
+        const char *name = names[opt - 1];
+        int rc = apply(c, name, strcmp(name, "auth-generate") == 0 ? "1" : optarg);
+        if (rc)
+            return rc;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "lstmgen serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return -1;
+}

@@ -1,0 +1,34 @@
+/* config: `lstmgen serve` options, from flags or LSTMGEN_* environment variables (flags win).
+ * The thread budget is decided here, once: generation workers and training shards each run
+ * single-threaded BLAS, so they never oversubscribe the cores. */
+#ifndef SERVER_CONFIG_H
+#define SERVER_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_PATH_MAX 4096
+
+typedef struct server_config {
+    char host[256];
+    int port;
+    char models_dir[CONFIG_PATH_MAX];
+    char db_path[CONFIG_PATH_MAX];
+    char default_model[80];
+    char api_key[512];        /* empty: no authentication */
+    int auth_generate;        /* the key is required for generation too */
+    char cors_origin[512];
+    int http_threads;         /* concurrent connections (one thread each) */
+    int gen_threads;          /* generation workers per model */
+    int train_threads;        /* shards of a training job */
+    int max_length;           /* characters per generation */
+    size_t max_body;          /* bytes */
+    int max_concurrent;       /* generations running or queued, across models */
+    double request_timeout;   /* seconds; 0 = none */
+    int log_json;
+} server_config;
+
+/* Fills c from the environment and then argv (argv[0] is "serve"). Returns -1 to go on serving,
+ * or an exit code (0 after --help, 2 after printing a usage error). */
+int config_parse(server_config *c, int argc, char **argv);
+
+#endif

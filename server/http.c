@@ -1,0 +1,548 @@
+/* http: libmicrohttpd glue. Ownership: a request lives from the first callback of a connection's
+ * request to the completion notification; response bodies are handed to MHD with MUST_FREE
+ * (malloc'ed by us or by cJSON_Print, whose allocator is malloc). */
+#include "http.h"
+
+#include "app.h"
+#include "metrics.h"
+#include "routes.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// ----------------------------------------------------------------------------
+// responses
+
+static void add_common_headers(request *r, struct MHD_Response *resp)
+{
+    const char *origin = r->app->cfg.cors_origin;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    if (strcmp(origin, "*") != 0)
+        MHD_add_response_header(resp, "Vary", "Origin");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After, X-Request-Id");
+}
+
+static int queue(request *r, int status, struct MHD_Response *resp)
+{
+    if (!resp)
+        return 0;
+    add_common_headers(r, resp);
+    r->status = status;
+    MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return 0;
+}
+
+int http_queue_response(request *r, int status, struct MHD_Response *resp)
+{
+    return queue(r, status, resp);
+}
+
+int reply_text(request *r, int status, const char *content_type, const char *text, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (resp)
+        MHD_add_response_header(resp, "Content-Type", content_type);
+    return queue(r, status, resp);
+}
+
+int reply_json_take(request *r, int status, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!text)
+        return reply_text(r, 500, "application/json",
+                          "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 56);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* replace the terminator: curl output ends on a new line */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return 0;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    return queue(r, status, resp);
+}
+
+static const char *error_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 409: return "conflict_error";
+    case 429:
+    case 503: return "overloaded_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+static cJSON *error_body(int status, const char *code, const char *param, const char *fmt,
+                         va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (char *p = msg; *p; p++) /* one line in logs and clients: no control characters */
+        if ((unsigned char)*p < 0x20 || *p == 0x7F)
+            *p = ' ';
+    cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    cJSON_AddStringToObject(e, "type", error_type(status));
+    if (param)
+        cJSON_AddStringToObject(e, "param", param);
+    else
+        cJSON_AddNullToObject(e, "param");
+    return root;
+}
+
+int reply_error(request *r, int status, const char *code, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cJSON *body = error_body(status, code, param, fmt, ap);
+    va_end(ap);
+    return reply_json_take(r, status, body);
+}
+
+int reply_busy(request *r, int retry_after, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cJSON *body = error_body(503, "overloaded", NULL, fmt, ap);
+    va_end(ap);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (!text)
+        return 0;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return 0;
+    }
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", retry_after);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Retry-After", secs);
+    return queue(r, 503, resp);
+}
+
+// ----------------------------------------------------------------------------
+// streams
+
+struct stream {
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+    char *data;
+    size_t len, cap, off;
+    int closed, gone, refs;
+    volatile int *gone_flag;
+};
+
+stream *stream_new(void)
+{
+    stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->more, NULL);
+    s->refs = 1;
+    return s;
+}
+
+static void stream_unref(stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (!last)
+        return;
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->more);
+    free(s->data);
+    free(s);
+}
+
+void stream_release(stream *s)
+{
+    if (s)
+        stream_unref(s);
+}
+
+int stream_write(stream *s, const char *data, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->gone) {
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    if (s->off > 0 && s->off == s->len)
+        s->off = s->len = 0; /* everything sent: reuse the buffer from the start */
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + len)
+            cap *= 2;
+        char *p = realloc(s->data, cap);
+        if (!p) {
+            pthread_mutex_unlock(&s->lock);
+            return -1;
+        }
+        s->data = p, s->cap = cap;
+    }
+    memcpy(s->data + s->len, data, len);
+    s->len += len;
+    pthread_cond_signal(&s->more);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+void stream_close(stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->closed = 1;
+    pthread_cond_signal(&s->more);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void stream_on_gone(stream *s, volatile int *flag)
+{
+    pthread_mutex_lock(&s->lock);
+    s->gone_flag = flag;
+    if (s->gone && flag)
+        *flag = 1;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Runs on the connection's own thread, so it may wait for the producer. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    stream *s = cls;
+    pthread_mutex_lock(&s->lock);
+    while (s->off == s->len && !s->closed)
+        pthread_cond_wait(&s->more, &s->lock);
+    ssize_t n;
+    if (s->off == s->len) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        size_t k = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(out, s->data + s->off, k);
+        s->off += k;
+        n = (ssize_t)k;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* MHD drops the response: sent in full, or the client went away. */
+static void stream_done(void *cls)
+{
+    stream *s = cls;
+    pthread_mutex_lock(&s->lock);
+    s->gone = 1;
+    if (s->gone_flag)
+        *s->gone_flag = 1;
+    pthread_mutex_unlock(&s->lock);
+    stream_unref(s);
+}
+
+int reply_stream(request *r, stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->refs++;
+    pthread_mutex_unlock(&s->lock);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_done);
+    if (!resp) {
+        stream_done(s);
+        return reply_error(r, 500, "internal", NULL, "out of memory");
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    return queue(r, 200, resp);
+}
+
+// ----------------------------------------------------------------------------
+// request helpers
+
+const char *http_query(request *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+int http_client_alive(request *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 1;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return 1;
+    return !(p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Compares in time independent of where the strings differ (the key must not leak by timing). */
+static int equal_constant_time(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < lb; i++)
+        diff |= (unsigned char)((i < la ? (unsigned char)a[i] : 0) ^ (unsigned char)b[i]);
+    return diff == 0;
+}
+
+static int authorized(request *r, int auth)
+{
+    const server_config *c = &r->app->cfg;
+    if (!c->api_key[0] || auth == AUTH_NONE || (auth == AUTH_GENERATE && !c->auth_generate))
+        return 1;
+    const char *h = http_header(r, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return 0;
+    return equal_constant_time(h + 7, c->api_key);
+}
+
+// ----------------------------------------------------------------------------
+// routing
+
+/* Matches path against pattern, filling r->params; 1 on a match. */
+static int match(request *r, const char *pattern, const char *path)
+{
+    int np = 0;
+    while (*pattern && *path) {
+        if (*pattern == '{') {
+            const char *end = strchr(pattern, '}');
+            size_t seg = strcspn(path, "/");
+            if (!end || seg == 0 || seg >= sizeof r->params[0] || np == HTTP_MAX_PARAMS)
+                return 0;
+            memcpy(r->params[np], path, seg);
+            r->params[np++][seg] = '\0';
+            pattern = end + 1;
+            path += seg;
+        } else if (*pattern++ != *path++) {
+            return 0;
+        }
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+static int dispatch(request *r)
+{
+    const route *found = NULL;
+    char allow[128] = "";
+    for (int i = 0; i < n_routes; i++) {
+        if (!match(r, routes[i].pattern, r->path))
+            continue;
+        r->route = routes[i].pattern;
+        if (strcmp(routes[i].method, r->method) == 0)
+            found = &routes[i];
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+    }
+    r->openai = strncmp(r->path, "/v1/", 4) == 0;
+    if (!allow[0]) {
+        r->route = "unmatched";
+        return reply_error(r, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
+    }
+    if (strcmp(r->method, "OPTIONS") == 0) { /* CORS preflight */
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return 0;
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof allow - used, ", OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+        MHD_add_response_header(resp, "Allow", allow);
+        return queue(r, 204, resp);
+    }
+    if (!found) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"%s is not allowed "
+                 "on %s; allowed: %s\",\"type\":\"invalid_request_error\",\"param\":null}}\n",
+                 r->method, r->route, allow);
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+        if (!resp)
+            return 0;
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        MHD_add_response_header(resp, "Allow", allow);
+        return queue(r, 405, resp);
+    }
+    if (!authorized(r, found->auth)) {
+        struct MHD_Response *resp;
+        const char *body = "{\"error\":{\"code\":\"unauthorized\",\"message\":\"missing or wrong "
+                           "API key: send Authorization: Bearer KEY\",\"type\":"
+                           "\"authentication_error\",\"param\":null}}\n";
+        resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return 0;
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+        return queue(r, 401, resp);
+    }
+    if (r->app->stopping)
+        return reply_busy(r, 5, "the server is shutting down");
+    if (r->body_too_large)
+        return reply_error(r, 413, "body_too_large", NULL, "the request body exceeds %zu bytes",
+                           r->app->cfg.max_body);
+    return found->fn(r);
+}
+
+// ----------------------------------------------------------------------------
+// libmicrohttpd callbacks
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    app *a = cls;
+    request *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->app = a, r->conn = conn, r->method = method, r->t0 = now_mono();
+        r->route = "unmatched";
+        r->path = strdup(url);
+        *con_cls = r;
+        if (!r->path)
+            return MHD_NO;
+        /* Refuse an announced oversized body before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > a->cfg.max_body) {
+            r->body_too_large = 1;
+            r->route = "unmatched";
+            reply_error(r, 413, "body_too_large", NULL, "the request body exceeds %zu bytes",
+                        a->cfg.max_body);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->status)
+            return MHD_YES; /* already answered (413): drain */
+        if (r->body_len + n > a->cfg.max_body) {
+            r->body_too_large = 1;
+            return MHD_YES;
+        }
+        char *p = realloc(r->body, r->body_len + n + 1);
+        if (!p)
+            return MHD_NO;
+        memcpy(p + r->body_len, upload, n);
+        r->body = p;
+        r->body_len += n;
+        r->body[r->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (r->status)
+        return MHD_YES;
+    dispatch(r);
+    return r->status ? MHD_YES : MHD_NO;
+}
+
+static void access_log(request *r, double ms)
+{
+    if (r->app->cfg.log_json) {
+        cJSON *o = cJSON_CreateObject();
+        time_t t = time(NULL);
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cJSON_AddStringToObject(o, "time", ts);
+        cJSON_AddStringToObject(o, "method", r->method);
+        cJSON_AddStringToObject(o, "path", r->path ? r->path : "");
+        cJSON_AddNumberToObject(o, "status", r->status);
+        cJSON_AddNumberToObject(o, "ms", (double)(long long)(ms * 1000) / 1000);
+        char *text = cJSON_PrintUnformatted(o);
+        if (text)
+            fprintf(stderr, "%s\n", text);
+        cJSON_free(text);
+        cJSON_Delete(o);
+    } else {
+        fprintf(stderr, "%s %s %d %.1fms\n", r->method, r->path ? r->path : "", r->status, ms);
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    request *r = *con_cls;
+    if (!r)
+        return;
+    double secs = now_mono() - r->t0;
+    if (r->status) {
+        metrics_request(r->app->metrics, r->method, r->route, r->status, secs);
+        access_log(r, secs * 1000);
+    }
+    free(r->path);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+struct MHD_Daemon *http_start(app *a)
+{
+    const server_config *c = &a->cfg;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char port[8];
+    snprintf(port, sizeof port, "%d", c->port);
+    int gai = getaddrinfo(c->host, port, &hints, &ai);
+    if (gai) {
+        fprintf(stderr, "lstmgen serve: --host %s: %s (give a numeric address)\n", c->host,
+                gai_strerror(gai));
+        return NULL;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)c->port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)c->http_threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (!d)
+        fprintf(stderr, "lstmgen serve: cannot listen on %s:%d: %s\n", c->host, c->port,
+                strerror(errno));
+    freeaddrinfo(ai);
+    return d;
+}
+
+void http_quiesce(struct MHD_Daemon *d) { MHD_quiesce_daemon(d); }
+
+void http_stop(struct MHD_Daemon *d) { MHD_stop_daemon(d); }

@@ -1,0 +1,78 @@
+/* http: the libmicrohttpd glue. One thread per connection (so a handler may wait for its
+ * generation), request bodies gathered up to --max-body, a route table with path parameters,
+ * 404/405/OPTIONS answered generically, CORS and Bearer-key checks, and the only two places
+ * that write error responses (reply_error) and access-log lines. */
+#ifndef SERVER_HTTP_H
+#define SERVER_HTTP_H
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct app;
+struct MHD_Connection;
+struct MHD_Daemon;
+
+#define HTTP_MAX_PARAMS 2
+
+typedef struct request {
+    struct app *app;
+    struct MHD_Connection *conn;
+    const char *method;
+    char *path;                 /* URL path without the query string */
+    char *body;                 /* NUL-terminated */
+    size_t body_len;
+    int body_too_large;
+    double t0;                  /* monotonic seconds at arrival */
+    int status;                 /* of the response queued, for the log and metrics */
+    const char *route;          /* the route pattern, for metrics ("unmatched" if none) */
+    int openai;                 /* /v1/...: errors also carry OpenAI's type and param */
+    char params[HTTP_MAX_PARAMS][128]; /* decoded {name} path segments, in order */
+} request;
+
+typedef int (*route_fn)(request *r);
+
+/* Starts the daemon on cfg's host and port; NULL with a message on stderr if it cannot. */
+struct MHD_Daemon *http_start(struct app *app);
+/* Stops accepting connections (in-flight requests go on). */
+void http_quiesce(struct MHD_Daemon *d);
+void http_stop(struct MHD_Daemon *d);
+
+/* Value of a query-string argument, or NULL. Valid until the request ends. */
+const char *http_query(request *r, const char *key);
+/* Value of a request header, or NULL. */
+const char *http_header(request *r, const char *name);
+/* 1 while the client's socket is still open (peeks with poll, never blocks). */
+int http_client_alive(request *r);
+
+/* Queues a response built by the caller (adding the CORS headers) and releases the caller's
+ * reference to it. Returns 0. */
+struct MHD_Response;
+int http_queue_response(request *r, int status, struct MHD_Response *resp);
+
+/* Queue a response. Each returns 0 (the handler's return value). body is taken over. */
+int reply_json_take(request *r, int status, cJSON *body);
+int reply_text(request *r, int status, const char *content_type, const char *text, size_t len);
+/* {"error": {"code", "message", "type", "param"}}; control characters are stripped from the
+ * message, and the error is counted and logged. param names the offending field, or NULL. */
+int reply_error(request *r, int status, const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* 503 with Retry-After. */
+int reply_busy(request *r, int retry_after, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A streamed response (server-sent events): the producer appends with stream_write from any
+ * thread and calls stream_close when done; the connection's thread sends as data arrives.
+ * stream_write returns -1 once the client has gone, so the producer can stop. */
+typedef struct stream stream;
+stream *stream_new(void);
+int stream_write(stream *s, const char *data, size_t len);
+void stream_close(stream *s);
+/* Drops the producer's reference (the response holds its own). */
+void stream_release(stream *s);
+/* Queues s as a text/event-stream response; the response takes a reference. */
+int reply_stream(request *r, stream *s);
+/* Sets the flag to 1 when the client of the stream goes away (may be NULL). */
+void stream_on_gone(stream *s, volatile int *flag);
+
+#endif

@@ -1,0 +1,298 @@
+/* jobs: the worker thread and the publication of finished models. */
+#include "jobs.h"
+
+#include "checkpoint.h"
+#include "err.h"
+#include "jobopts.h"
+#include "metrics.h"
+#include "registry.h"
+#include "store.h"
+#include "train.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct job_worker {
+    app *a;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stopping;          /* lock */
+    int woken;             /* lock */
+    int64_t running_id;    /* lock */
+    volatile int cancel;   /* the running job's stop flag, read by train_run */
+    int cancel_by_user;    /* lock: the stop was a cancel, not a shutdown */
+    double rate;           /* lock */
+    double last_poll;      /* worker thread only */
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[4200];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+// ----------------------------------------------------------------------------
+// callbacks from train_run
+
+typedef struct job_run {
+    job_worker *w;
+    int64_t id;
+} job_run;
+
+static void on_progress(void *ctx, const train_progress *p)
+{
+    job_run *jr = ctx;
+    job_worker *w = jr->w;
+    store_progress sp = {p->epoch, p->epochs, p->batch, p->batches,
+                         p->fraction > 1 ? 1 : p->fraction, p->chars_per_sec, p->eta, p->loss};
+    store_update_progress(w->a->store, jr->id, &sp, NULL, 0);
+    metrics_training_rate(w->a->metrics, p->chars_per_sec);
+    pthread_mutex_lock(&w->lock);
+    w->rate = p->chars_per_sec;
+    pthread_mutex_unlock(&w->lock);
+    /* A cancel from another process sharing the database reaches us through the row. */
+    double now = now_mono();
+    if (now - w->last_poll > 1.0) {
+        w->last_poll = now;
+        int requested = 0;
+        if (store_poll_cancel(w->a->store, jr->id, &requested, NULL, 0) == 0 && requested) {
+            pthread_mutex_lock(&w->lock);
+            w->cancel_by_user = 1;
+            pthread_mutex_unlock(&w->lock);
+            w->cancel = 1;
+        }
+    }
+}
+
+static void on_epoch(void *ctx, const train_epoch_report *r)
+{
+    job_run *jr = ctx;
+    if (r->partial)
+        return; /* a stopped epoch is finished after the resume, and recorded then */
+    cJSON *s = cJSON_CreateObject();
+    for (int k = 0; k < r->n_samples; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "%.1f", r->temps[k]);
+        cJSON_AddStringToObject(s, key, r->samples[k]);
+    }
+    char *samples = cJSON_PrintUnformatted(s);
+    cJSON_Delete(s);
+    store_add_epoch(jr->w->a->store, jr->id, r->epoch, r->train_loss, r->val_loss, r->seconds,
+                    samples, NULL, 0);
+    cJSON_free(samples);
+}
+
+// ----------------------------------------------------------------------------
+// running one job
+
+/* Copies the trained model into the models directory as NAME.safetensors, atomically (a new file
+ * then a rename), without the optimizer state and with the job's id in its metadata. */
+static int publish(app *a, const char *trained, const char *name, int64_t job_id, char *err,
+                   size_t errlen)
+{
+    model *m;
+    int rc = checkpoint_load(&m, NULL, NULL, trained, err, errlen);
+    if (rc)
+        return rc;
+    char id[32], path[4200];
+    snprintf(id, sizeof id, "%lld", (long long)job_id);
+    rc = model_meta_set(m, "job_id", id);
+    if (rc == 0 && mkdir_p(a->cfg.models_dir) != 0)
+        rc = core_errf(err, errlen, CORE_EIO, "cannot create %s: %s", a->cfg.models_dir,
+                       strerror(errno));
+    registry_path(a->models, name, path, sizeof path);
+    if (rc == 0)
+        rc = checkpoint_save(path, m, NULL, 0, err, errlen);
+    model_free(m);
+    return rc;
+}
+
+/* A job started this many times without finishing has brought the server down each time. */
+#define JOBS_MAX_ATTEMPTS 5
+
+static void run_job(job_worker *w, store_job *job)
+{
+    app *a = w->a;
+    char err[1024] = "", field[64];
+    if (job->attempts > JOBS_MAX_ATTEMPTS) {
+        snprintf(err, sizeof err, "gave up after %d interrupted attempts", JOBS_MAX_ATTEMPTS);
+        store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);
+        return;
+    }
+    train_options o;
+    cJSON *hp = cJSON_Parse(job->hyperparameters);
+    int rc = jobopts_parse(&o, hp, field, sizeof field, err, sizeof err);
+    cJSON_Delete(hp);
+    store_corpus corpus = {0};
+    if (rc == 0 && job->corpus_id == 0)
+        rc = core_errf(err, sizeof err, CORE_EINVAL, "the job's corpus was deleted");
+    if (rc == 0)
+        rc = store_get_corpus(a->store, &corpus, job->corpus_id, 1, err, sizeof err);
+    char dir[4200], out[4300], latest[4400];
+    snprintf(dir, sizeof dir, "%s/%lld", a->jobs_dir, (long long)job->id);
+    snprintf(out, sizeof out, "%s/model.safetensors", dir);
+    train_latest_path(latest, sizeof latest, out);
+    if (rc == 0 && mkdir_p(dir) != 0)
+        rc = core_errf(err, sizeof err, CORE_EIO, "cannot create %s: %s", dir, strerror(errno));
+    if (rc) {
+        store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);
+        store_corpus_deinit(&corpus);
+        return;
+    }
+    /* Resume from the state the last attempt saved: the .latest file with a validation split,
+     * else out itself. */
+    const char *state = o.val_fraction > 0 ? latest : out;
+    if (access(state, R_OK) == 0)
+        o.resume = state;
+    o.out = out;
+    o.threads = a->cfg.train_threads;
+    job_run jr = {w, job->id};
+    o.on_progress = on_progress;
+    o.on_epoch = on_epoch;
+    o.ctx = &jr;
+    o.cancel = &w->cancel;
+    store_set_checkpoint(a->store, job->id, state, NULL, 0);
+
+    train_result res;
+    rc = train_run(&res, &o, corpus.text, (size_t)corpus.bytes, err, sizeof err);
+    store_corpus_deinit(&corpus);
+    pthread_mutex_lock(&w->lock);
+    int by_user = w->cancel_by_user, stopping = w->stopping;
+    w->rate = 0;
+    pthread_mutex_unlock(&w->lock);
+    metrics_training_rate(a->metrics, 0);
+    if (rc) {
+        store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);
+    } else if (res.stopped == 2 && by_user) {
+        store_finish_job(a->store, job->id, STORE_JOB_CANCELLED, NULL, NULL, 0);
+    } else if (res.stopped == 2 || stopping) {
+        /* a shutdown: the state is saved; the job goes back to the queue for the next start */
+        store_requeue_running(a->store, NULL, NULL, 0);
+    } else {
+        rc = publish(a, out, job->model_name, job->id, err, sizeof err);
+        store_finish_job(a->store, job->id, rc ? STORE_JOB_FAILED : STORE_JOB_SUCCEEDED,
+                         rc ? err : NULL, NULL, 0);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    job_worker *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        int stopping = w->stopping;
+        w->woken = 0;
+        pthread_mutex_unlock(&w->lock);
+        if (stopping)
+            break;
+        store_job job;
+        int rc = store_claim_job(w->a->store, &job, NULL, 0);
+        if (rc == 0) {
+            pthread_mutex_lock(&w->lock);
+            w->running_id = job.id;
+            w->cancel = 0;
+            w->cancel_by_user = 0;
+            pthread_mutex_unlock(&w->lock);
+            run_job(w, &job);
+            pthread_mutex_lock(&w->lock);
+            w->running_id = 0;
+            pthread_mutex_unlock(&w->lock);
+            store_job_deinit(&job);
+            continue;
+        }
+        /* nothing queued: sleep until woken (a new job) or a second passes (another process) */
+        pthread_mutex_lock(&w->lock);
+        if (!w->woken && !w->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+        }
+        pthread_mutex_unlock(&w->lock);
+    }
+    return NULL;
+}
+
+int jobs_start(job_worker **out, app *a)
+{
+    job_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return CORE_ENOMEM;
+    w->a = a;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->wake);
+        free(w);
+        return CORE_ENOMEM;
+    }
+    *out = w;
+    return 0;
+}
+
+void jobs_wake(job_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->woken = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void jobs_cancel(job_worker *w, int64_t id)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->running_id == id) {
+        w->cancel_by_user = 1;
+        w->cancel = 1;
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+double jobs_rate(job_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    double r = w->rate;
+    pthread_mutex_unlock(&w->lock);
+    return r;
+}
+
+void jobs_stop(job_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    w->cancel = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
+}

@@ -1,0 +1,49 @@
+/* routes: the table of endpoints and their handlers. Each handler answers through reply_* and
+ * returns 0. Path parameters ({name}) arrive decoded in r->params. */
+#ifndef SERVER_ROUTES_H
+#define SERVER_ROUTES_H
+
+#include "http.h"
+
+enum route_auth {
+    AUTH_NONE = 0,     /* always open: reads, health */
+    AUTH_MUTATE = 1,   /* needs the API key when one is set */
+    AUTH_GENERATE = 2, /* needs it with --auth-generate */
+};
+
+typedef struct route {
+    const char *method;
+    const char *pattern; /* "/jobs/{id}/cancel": {x} matches one path segment */
+    route_fn fn;
+    int auth;
+} route;
+
+extern const route routes[];
+extern const int n_routes;
+
+/* routes_gen.c */
+int route_generate(request *r);
+int route_completions(request *r);
+int route_generation_cancel(request *r);
+/* routes_models.c */
+int route_models_list(request *r);
+int route_model_get(request *r);
+int route_model_delete(request *r);
+int route_openai_models(request *r);
+/* routes_data.c */
+int route_corpora_create(request *r);
+int route_corpora_list(request *r);
+int route_corpus_get(request *r);
+int route_corpus_delete(request *r);
+int route_jobs_create(request *r);
+int route_jobs_list(request *r);
+int route_job_get(request *r);
+int route_job_cancel(request *r);
+int route_job_events(request *r);
+/* routes_ops.c */
+int route_healthz(request *r);
+int route_readyz(request *r);
+int route_metrics(request *r);
+int route_openapi(request *r);
+
+#endif

@@ -1,0 +1,83 @@
+/* routes_ops: liveness, readiness, Prometheus metrics and the OpenAPI description. */
+#include "routes.h"
+
+#include "app.h"
+#include "gen.h"
+#include "jobs.h"
+#include "metrics.h"
+#include "registry.h"
+#include "serve.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char openapi_json[]; /* docs/openapi.json, embedded at build time */
+
+int route_healthz(request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "ok");
+    return reply_json_take(r, 200, o);
+}
+
+int route_readyz(request *r)
+{
+    app *a = r->app;
+    int64_t counts[STORE_JOB_NSTATUS];
+    char err[256] = "";
+    int db_ok = store_count_jobs(a->store, counts, err, sizeof err) == 0;
+    char **names;
+    int n = 0;
+    int models_ok = registry_list(a->models, &names, &n) == 0;
+    for (int i = 0; models_ok && i < n; i++)
+        free(names[i]);
+    if (models_ok)
+        free(names);
+    char def[80] = "";
+    int has_default = app_default_model(a, def, sizeof def) == 0;
+    int ready = db_ok && models_ok && !a->stopping;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", ready ? "ready" : (a->stopping ? "stopping" : "not ready"));
+    cJSON_AddBoolToObject(o, "database", db_ok);
+    cJSON_AddBoolToObject(o, "models_dir", models_ok);
+    cJSON_AddNumberToObject(o, "models", n);
+    if (has_default)
+        cJSON_AddStringToObject(o, "default_model", def);
+    else
+        cJSON_AddNullToObject(o, "default_model");
+    return reply_json_take(r, ready ? 200 : 503, o);
+}
+
+int route_metrics(request *r)
+{
+    app *a = r->app;
+    int queued = 0, running = 0;
+    gen_counts(a->gen, &queued, &running);
+    int64_t counts[STORE_JOB_NSTATUS] = {0};
+    store_count_jobs(a->store, counts, NULL, 0);
+    char extra[2048];
+    int len = snprintf(extra, sizeof extra,
+                       "# HELP lstmgen_generations_active Generations running now.\n"
+                       "# TYPE lstmgen_generations_active gauge\nlstmgen_generations_active %d\n"
+                       "# HELP lstmgen_generation_queue_depth Generations waiting for a worker.\n"
+                       "# TYPE lstmgen_generation_queue_depth gauge\n"
+                       "lstmgen_generation_queue_depth %d\n"
+                       "# HELP lstmgen_jobs Training jobs by status.\n# TYPE lstmgen_jobs gauge\n",
+                       running, queued);
+    for (int s = 0; s < STORE_JOB_NSTATUS && len > 0 && (size_t)len < sizeof extra; s++)
+        len += snprintf(extra + len, sizeof extra - (size_t)len, "lstmgen_jobs{status=\"%s\"} %lld\n",
+                        store_job_status_name((store_job_status)s), (long long)counts[s]);
+    char *text = metrics_render(a->metrics, extra);
+    if (!text)
+        return reply_error(r, 500, "internal", NULL, "out of memory");
+    reply_text(r, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
+    return 0;
+}
+
+int route_openapi(request *r)
+{
+    return reply_text(r, 200, "application/json", openapi_json, strlen(openapi_json));
+}
