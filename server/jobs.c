@@ -122,10 +122,10 @@ static int publish(app *a, const char *trained, const char *name, int64_t job_id
     char id[32], path[4200];
     snprintf(id, sizeof id, "%lld", (long long)job_id);
     rc = model_meta_set(m, "job_id", id);
-    if (rc == 0 && mkdir_p(a->cfg.models_dir) != 0)
-        rc = core_errf(err, errlen, CORE_EIO, "cannot create %s: %s", a->cfg.models_dir,
+    if (rc == 0 && mkdir_p(registry_dir(a->models)) != 0)
+        rc = core_errf(err, errlen, CORE_EIO, "cannot create %s: %s", registry_dir(a->models),
                        strerror(errno));
-    registry_path(a->models, name, path, sizeof path);
+    registry_write_path(a->models, name, path, sizeof path);
     if (rc == 0)
         rc = checkpoint_save(path, m, NULL, 0, err, errlen);
     model_free(m);

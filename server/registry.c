@@ -15,21 +15,32 @@
 #include <unistd.h>
 
 #define REGISTRY_MAX 256
+#define REGISTRY_MAX_DIRS 8
 
 struct registry {
-    char dir[4096];
+    char dirs[REGISTRY_MAX_DIRS][4096]; /* dirs[0] is writable */
+    int n_dirs;
     pthread_mutex_t lock; /* guards entries and refcounts */
     pthread_mutex_t load; /* one load at a time, so two requests do not load the same file twice */
     loaded_model *live[REGISTRY_MAX]; /* the current version of each loaded model */
     int n;
 };
 
-int registry_new(registry **out, const char *dir)
+int registry_new(registry **out, const char *dirs)
 {
     registry *r = calloc(1, sizeof *r);
     if (!r)
         return CORE_ENOMEM;
-    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    for (const char *p = dirs; *p && r->n_dirs < REGISTRY_MAX_DIRS;) {
+        size_t len = strcspn(p, ":");
+        if (len > 0 && len < sizeof r->dirs[0]) {
+            memcpy(r->dirs[r->n_dirs], p, len);
+            r->dirs[r->n_dirs++][len] = '\0';
+        }
+        p += len + (p[len] == ':');
+    }
+    if (r->n_dirs == 0)
+        snprintf(r->dirs[r->n_dirs++], sizeof r->dirs[0], ".");
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->load, NULL);
     *out = r;
@@ -70,12 +81,32 @@ int registry_name_ok(const char *name)
     return 1;
 }
 
-void registry_path(const registry *r, const char *name, char *buf, size_t n)
+void registry_write_path(const registry *r, const char *name, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s/%s.safetensors", r->dir, name);
+    snprintf(buf, n, "%s/%s.safetensors", r->dirs[0], name);
 }
 
-const char *registry_dir(const registry *r) { return r->dir; }
+void registry_path(const registry *r, const char *name, char *buf, size_t n)
+{
+    for (int i = 0; i < r->n_dirs; i++) {
+        snprintf(buf, n, "%s/%s.safetensors", r->dirs[i], name);
+        if (access(buf, F_OK) == 0)
+            return;
+    }
+    registry_write_path(r, name, buf, n);
+}
+
+const char *registry_dir(const registry *r) { return r->dirs[0]; }
+
+int registry_is_readonly(registry *r, const char *name)
+{
+    char path[4200];
+    registry_write_path(r, name, path, sizeof path);
+    if (!registry_name_ok(name) || access(path, F_OK) == 0)
+        return 0;
+    registry_path(r, name, path, sizeof path);
+    return access(path, F_OK) == 0;
+}
 
 static int same_file(const loaded_model *lm, const struct stat *st)
 {
@@ -181,18 +212,16 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int registry_list(registry *r, char ***names, int *n)
+/* Adds the model names found in dir to list (skipping ones already there). */
+static int list_dir(const char *dir, char ***list, int *count, int *cap)
 {
-    DIR *d = opendir(r->dir);
-    *names = NULL;
-    *n = 0;
+    DIR *d = opendir(dir);
     if (!d)
         return errno == ENOENT ? 0 : CORE_EIO;
     const char *ext = ".safetensors";
     size_t el = strlen(ext);
     struct dirent *e;
-    int count = 0, cap = 0, rc = 0;
-    char **list = NULL;
+    int rc = 0;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
         if (len <= el || strcmp(e->d_name + len - el, ext) != 0)
@@ -205,22 +234,36 @@ int registry_list(registry *r, char ***names, int *n)
         size_t nl = strlen(name);
         if (!registry_name_ok(name) || (nl > 7 && strcmp(name + nl - 7, ".latest") == 0))
             continue;
-        if (count == cap) {
-            cap = cap ? 2 * cap : 16;
-            char **more = realloc(list, (size_t)cap * sizeof *more);
+        int seen = 0;
+        for (int i = 0; i < *count && !seen; i++)
+            seen = strcmp((*list)[i], name) == 0;
+        if (seen)
+            continue;
+        if (*count == *cap) {
+            int bigger = *cap ? 2 * *cap : 16;
+            char **more = realloc(*list, (size_t)bigger * sizeof *more);
             if (!more) {
                 rc = CORE_ENOMEM;
                 break;
             }
-            list = more;
+            *list = more, *cap = bigger;
         }
-        if (!(list[count] = strdup(name))) {
+        if (!((*list)[*count] = strdup(name))) {
             rc = CORE_ENOMEM;
             break;
         }
-        count++;
+        (*count)++;
     }
     closedir(d);
+    return rc;
+}
+
+int registry_list(registry *r, char ***names, int *n)
+{
+    char **list = NULL;
+    int count = 0, cap = 0, rc = 0;
+    for (int i = 0; i < r->n_dirs && !rc; i++)
+        rc = list_dir(r->dirs[i], &list, &count, &cap);
     if (rc) {
         for (int i = 0; i < count; i++)
             free(list[i]);
@@ -238,7 +281,7 @@ int registry_delete(registry *r, const char *name, char *err, size_t errlen)
     if (!registry_name_ok(name))
         return core_errf(err, errlen, CORE_EINVAL, "invalid model name '%.80s'", name);
     char path[4200];
-    registry_path(r, name, path, sizeof path);
+    registry_write_path(r, name, path, sizeof path);
     pthread_mutex_lock(&r->load);
     int rc = 0;
     if (unlink(path) != 0)

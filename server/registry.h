@@ -1,4 +1,6 @@
-/* registry: the models directory. Model NAME is the file NAME.safetensors; names match
+/* registry: the models directories. Model NAME is the file NAME.safetensors in the first
+ * directory that has it; the first directory is the writable one (trained models are published
+ * there, deletions happen there), the others are read-only (the bundled models). Names match
  * [A-Za-z0-9._-]{1,64} and never start with a dot, so no name can leave the directory. Models load
  * on first use, are shared read-only by any number of requests (a reference each), and are loaded
  * again when their file changes: a request that holds the old weights finishes on them. */
@@ -23,7 +25,8 @@ typedef struct loaded_model {
     int current;         /* still what the file holds */
 } loaded_model;
 
-int registry_new(registry **out, const char *dir);
+/* dirs: one directory, or several separated by ':' (the first writable). */
+int registry_new(registry **out, const char *dirs);
 void registry_free(registry *r);
 
 /* 1 if name is a valid model name. */
@@ -39,12 +42,18 @@ void registry_release(registry *r, loaded_model *lm);
  * sorted; caller frees each and the array. */
 int registry_list(registry *r, char ***names, int *n);
 
-/* Removes NAME.safetensors: CORE_ENOTFOUND if it does not exist, CORE_EIO if it cannot be
- * removed. In-flight users keep their reference. */
+/* Removes NAME.safetensors from the writable directory: CORE_ENOTFOUND if it is not there,
+ * CORE_EIO if it cannot be removed. In-flight users keep their reference. */
 int registry_delete(registry *r, const char *name, char *err, size_t errlen);
 
-/* Path of model name's file, in buf. */
+/* 1 if name exists only in a read-only directory (it cannot be deleted). */
+int registry_is_readonly(registry *r, const char *name);
+
+/* Path of model name's file (the first directory that has it; the writable one if none), in buf. */
 void registry_path(const registry *r, const char *name, char *buf, size_t n);
+/* Where a model named name is written: the writable directory. */
+void registry_write_path(const registry *r, const char *name, char *buf, size_t n);
+/* The writable directory. */
 const char *registry_dir(const registry *r);
 
 #endif

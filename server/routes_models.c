@@ -111,6 +111,9 @@ int route_model_get(request *r)
 
 int route_model_delete(request *r)
 {
+    if (registry_is_readonly(r->app->models, r->params[0]))
+        return reply_error(r, 403, "read_only", "name", "model '%s' is in a read-only directory "
+                           "(a bundled model) and cannot be deleted", r->params[0]);
     char err[256];
     int rc = registry_delete(r->app->models, r->params[0], err, sizeof err);
     if (rc == CORE_EINVAL)

@@ -100,9 +100,12 @@ int serve_main(int argc, char **argv)
 
     char err[1024];
     snprintf(a.jobs_dir, sizeof a.jobs_dir, "%s.jobs", a.cfg.db_path);
-    if (mkdirs(a.cfg.models_dir) != 0) {
-        fprintf(stderr, "lstmgen serve: cannot create the models directory %s: %s\n",
-                a.cfg.models_dir, strerror(errno));
+    char writable[CONFIG_PATH_MAX];
+    snprintf(writable, sizeof writable, "%.*s", (int)strcspn(a.cfg.models_dir, ":"),
+             a.cfg.models_dir);
+    if (mkdirs(writable) != 0) {
+        fprintf(stderr, "lstmgen serve: cannot create the models directory %s: %s\n", writable,
+                strerror(errno));
         return 1;
     }
     if (store_open(&a.store, a.cfg.db_path, err, sizeof err)) {
