@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages lstmgen needs to build and test, if any are missing.
+# Installs the Debian 12 packages lstmgen needs, if any are missing: to build and serve by
+# default, and with --test also what the tests use (python3 with PyTorch as the reference).
 # Runs apt-get only when something is missing, so it is quick on a prepared machine.
 set -euo pipefail
-packages=(build-essential pkg-config meson ninja-build libopenblas-dev libcjson-dev
-          libmicrohttpd-dev libsqlite3-dev python3-torch python3-numpy curl)
+packages=(build-essential pkg-config meson ninja-build python3 libopenblas-dev libcjson-dev
+          libmicrohttpd-dev libsqlite3-dev)
+[ "${1:-}" = --test ] && packages+=(python3-torch python3-numpy curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

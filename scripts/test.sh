@@ -3,7 +3,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer build where any sanitizer report fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 
 setup() { # DIR [meson options...]
     local dir=$1; shift
