@@ -12,7 +12,7 @@ COPY . .
 # The unit, CLI and HTTP suites run here; the PyTorch parity test skips (no torch in this image).
 RUN meson setup /build --buildtype=release \
  && meson compile -C /build \
- && meson test -C /build --print-errorlogs --no-suite slow \
+ && meson test -C /build --print-errorlogs --no-suite container --no-suite slow \
  && strip /build/lstmgen
 
 FROM debian:bookworm-slim

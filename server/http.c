@@ -266,7 +266,7 @@ static void stream_done(void *cls)
     stream_unref(s);
 }
 
-int reply_stream(request *r, stream *s)
+int reply_stream(request *r, stream *s, const char *id)
 {
     pthread_mutex_lock(&s->lock);
     s->refs++;
@@ -280,6 +280,8 @@ int reply_stream(request *r, stream *s)
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    if (id)
+        MHD_add_response_header(resp, "X-Request-Id", id);
     return queue(r, 200, resp);
 }
 

@@ -70,8 +70,10 @@ int stream_write(stream *s, const char *data, size_t len);
 void stream_close(stream *s);
 /* Drops the producer's reference (the response holds its own). */
 void stream_release(stream *s);
-/* Queues s as a text/event-stream response; the response takes a reference. */
-int reply_stream(request *r, stream *s);
+/* Queues s as a text/event-stream response; the response takes a reference. id, when not NULL,
+ * goes out as the X-Request-Id header, before the first event (a generation's id, so that another
+ * connection can cancel it with DELETE /generations/{id} while it streams). */
+int reply_stream(request *r, stream *s, const char *id);
 /* Sets the flag to 1 when the client of the stream goes away (may be NULL). */
 void stream_on_gone(stream *s, volatile int *flag);
 

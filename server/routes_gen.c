@@ -289,7 +289,7 @@ int route_generate(request *r)
             gen_job_release(job);
             goto out;
         }
-        reply_stream(r, s);
+        reply_stream(r, s, job->id); /* set by gen_submit; we still hold the job */
         gen_job_release(job);
         goto out;
     }
@@ -642,7 +642,7 @@ int route_completions(request *r)
             }
             submitted++;
         }
-        reply_stream(r, c->s);
+        reply_stream(r, c->s, NULL);
         for (int i = 0; i < submitted; i++)
             gen_job_release(c->jobs[i]);
         completion_drop(c, 1);
