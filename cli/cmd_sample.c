@@ -3,6 +3,7 @@
 
 #include "checkpoint.h"
 #include "err.h"
+#include "rng.h"
 #include "sample.h"
 
 #include <cJSON.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char help[] =
@@ -39,20 +39,6 @@ static int emit_stdout(void *ctx, const char *utf8, size_t len)
     fwrite(utf8, 1, len, stdout);
     fflush(stdout);
     return ferror(stdout) ? 1 : 0; /* a closed pipe stops generation */
-}
-
-static uint64_t fresh_seed(void)
-{
-    uint64_t s = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (f) {
-        if (fread(&s, sizeof s, 1, f) != 1)
-            s = 0;
-        fclose(f);
-    }
-    if (!s)
-        s = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    return s >> 11; /* 53 bits: exact in a JSON number */
 }
 
 int cmd_sample(int argc, char **argv)
@@ -124,7 +110,7 @@ int cmd_sample(int argc, char **argv)
     req.stop = stops;
     req.seed_len = strlen(req.seed_text);
     if (!have_seed)
-        req.seed = fresh_seed();
+        req.seed = rng_fresh_seed();
     if (!json) {
         req.emit = emit_stdout;
     }

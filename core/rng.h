@@ -18,4 +18,8 @@ uint64_t rng_below(rng *r, uint64_t n);
 /* Standard normal (Box-Muller). */
 double rng_normal(rng *r);
 
+/* A fresh seed from /dev/urandom (the clock and pid if that fails), cut to 53 bits so it is exact
+ * as a JSON number and can be given back to reproduce a run. */
+uint64_t rng_fresh_seed(void);
+
 #endif
