@@ -19,6 +19,7 @@ typedef struct app {
     struct job_worker *jobs;
     char jobs_dir[CONFIG_PATH_MAX + 16]; /* working checkpoints of training jobs */
     volatile int stopping;          /* SIGTERM received: finish what is in flight */
+    int in_flight;                  /* requests received and not yet answered in full (atomic) */
 } app;
 
 #endif

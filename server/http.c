@@ -183,6 +183,13 @@ static void stream_unref(stream *s)
     free(s);
 }
 
+void stream_hold(stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->refs++;
+    pthread_mutex_unlock(&s->lock);
+}
+
 void stream_release(stream *s)
 {
     if (s)
@@ -268,9 +275,7 @@ static void stream_done(void *cls)
 
 int reply_stream(request *r, stream *s, const char *id)
 {
-    pthread_mutex_lock(&s->lock);
-    s->refs++;
-    pthread_mutex_unlock(&s->lock);
+    stream_hold(s);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_done);
     if (!resp) {
@@ -437,6 +442,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->route = "unmatched";
         r->path = strdup(url);
         *con_cls = r;
+        __atomic_add_fetch(&a->in_flight, 1, __ATOMIC_SEQ_CST); /* until on_completed */
         if (!r->path)
             return MHD_NO;
         /* Refuse an announced oversized body before reading any of it. */
@@ -509,6 +515,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         metrics_request(r->app->metrics, r->method, r->route, r->status, secs);
         access_log(r, secs * 1000);
     }
+    __atomic_sub_fetch(&r->app->in_flight, 1, __ATOMIC_SEQ_CST);
     free(r->path);
     free(r->body);
     free(r);

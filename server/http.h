@@ -68,7 +68,9 @@ typedef struct stream stream;
 stream *stream_new(void);
 int stream_write(stream *s, const char *data, size_t len);
 void stream_close(stream *s);
-/* Drops the producer's reference (the response holds its own). */
+/* Takes one more reference, dropped with stream_release. */
+void stream_hold(stream *s);
+/* Drops the producer's reference (the response holds its own), or one taken by stream_hold. */
 void stream_release(stream *s);
 /* Queues s as a text/event-stream response; the response takes a reference. id, when not NULL,
  * goes out as the X-Request-Id header, before the first event (a generation's id, so that another

@@ -215,7 +215,7 @@ static void *worker_main(void *arg)
         if (rc == 0) {
             pthread_mutex_lock(&w->lock);
             w->running_id = job.id;
-            w->cancel = 0;
+            w->cancel = w->stopping; /* a jobs_stop since the check above must not be lost */
             w->cancel_by_user = 0;
             pthread_mutex_unlock(&w->lock);
             run_job(w, &job);

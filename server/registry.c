@@ -270,7 +270,8 @@ int registry_list(registry *r, char ***names, int *n)
         free(list);
         return rc;
     }
-    qsort(list, (size_t)count, sizeof *list, cmp_names);
+    if (count > 1) /* an empty directory leaves list NULL, which qsort must not get */
+        qsort(list, (size_t)count, sizeof *list, cmp_names);
     *names = list;
     *n = count;
     return 0;

@@ -35,6 +35,13 @@ static const char *finish_name(const gen_job *j)
     return j->res.finish_reason == SAMPLE_FINISH_STOP ? "stop" : "length";
 }
 
+/* /generate's finish_reason, which also tells a cancelled generation (DELETE /generations/{id}
+ * or a shutdown) from one that reached its length; OpenAI's enum has no such value. */
+static const char *generate_finish_name(const gen_job *j)
+{
+    return j->res.finish_reason == SAMPLE_FINISH_CANCELLED ? "cancelled" : finish_name(j);
+}
+
 /* Validates the seed text against the model as generation will read it; nonzero if it replied. */
 static int seed_text_or_reply(request *r, const loaded_model *lm, const char *field,
                               const char *text, int skip_unknown)
@@ -165,8 +172,7 @@ static void generate_stream_done(gen_job *j)
                                 "--request-timeout" : j->err);
     } else {
         cJSON_AddStringToObject(e, "id", j->id);
-        cJSON_AddStringToObject(e, "finish_reason", j->res.finish_reason == SAMPLE_FINISH_CANCELLED
-                                                        ? "cancelled" : finish_name(j));
+        cJSON_AddStringToObject(e, "finish_reason", generate_finish_name(j));
         add_seed(e, j->req.seed);
         add_usage(e, j);
         add_timing(e, j);
@@ -282,14 +288,19 @@ int route_generate(request *r)
         job->ctx = g;
         job->on_done = generate_stream_done;
         stream_on_gone(s, &job->cancel);
+        /* This handler's own reference: a short job can end, and its on_done drop the producer's
+         * reference, before reply_stream has taken the response's. */
+        stream_hold(s);
         if (submit_or_reply(r, job, lm)) {
             stream_on_gone(s, NULL);
-            stream_release(s);
+            stream_release(s); /* ours */
+            stream_release(s); /* the producer's: the job never ran */
             free(g);
             gen_job_release(job);
             goto out;
         }
         reply_stream(r, s, job->id); /* set by gen_submit; we still hold the job */
+        stream_release(s);
         gen_job_release(job);
         goto out;
     }
@@ -307,7 +318,7 @@ int route_generate(request *r)
         cJSON_AddStringToObject(o, "model", model_name);
         cJSON_AddStringToObject(o, "seed_text", seed_text);
         cJSON_AddStringToObject(o, "text", job->res.text);
-        cJSON_AddStringToObject(o, "finish_reason", finish_name(job));
+        cJSON_AddStringToObject(o, "finish_reason", generate_finish_name(job));
         cJSON_AddStringToObject(o, "mode", job->res.mode == SAMPLE_MODE_WINDOW ? "window"
                                                                                 : "stateful");
         add_seed(o, seed);

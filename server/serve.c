@@ -1,6 +1,7 @@
 /* serve: `lstmgen serve`: start everything, wait for SIGTERM/SIGINT, stop in order.
  * Shutdown: stop accepting, let in-flight requests finish (up to 5 s), cancel what is still
- * generating, stop the training worker (its job saves its state and is queued again), exit 0. */
+ * generating, stop the training worker (its job saves its state and is queued again), give the
+ * cancelled responses up to 2 s to reach their clients, exit 0. */
 #include "serve.h"
 
 #include "config.h"
@@ -158,6 +159,13 @@ int serve_main(int argc, char **argv)
     } while (now_mono() - t0 < 5.0);
     gen_cancel_all(a.gen); /* waiting handlers and streams finish now */
     jobs_stop(a.jobs);     /* the running job saves and goes back to the queue */
+    /* What was just cancelled still has its last bytes to send (a stream's final event, a JSON
+     * answer): up to 2 s more for them, since http_stop cuts every connection. */
+    double t1 = now_mono();
+    while (__atomic_load_n(&a.in_flight, __ATOMIC_SEQ_CST) > 0 && now_mono() - t1 < 2.0) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     http_stop(d);          /* joins the connection threads */
     gen_sched_free(a.gen);
     registry_free(a.models);

@@ -1,0 +1,1958 @@
+#!/usr/bin/python3
+"""test_http: the HTTP service end to end, against the real `lstmgen serve` binary.
+
+The suite makes its own data (an English-like text from a fixed word list and a Chinese one from a
+few dozen characters, both from seeded generators; nothing from ../shared), trains tiny models with
+`lstmgen train` into a temporary models directory, and starts servers on 127.0.0.1 with --port 0
+(the bound port is read from the server's "listening on" line), a temporary SQLite file and that
+models directory. Every request has a timeout, every test a time limit (a watchdog kills the
+servers and fails the run), and every server is stopped by its pid; one that is stopped with
+SIGTERM must exit 0, and no server's log may hold a sanitizer report.
+
+Covered: health, readiness, metrics and the OpenAPI document; /generate (fields, exact lengths,
+seeds, greedy decoding, stop strings, unknown characters, window/stateful modes), its server-sent
+events (whole UTF-8 characters per event, equal to the plain response), disconnects and DELETE
+/generations/{id}; /v1/completions in OpenAI's shapes with n, stop, seed, streaming and logprobs
+(prompt scoring checked against `lstmgen eval` and against an LSTM forward pass written here);
+models (describe, delete, reload on replace, bad names); corpora; training jobs (validation, the
+whole lifecycle with its event stream, cancellation); crash safety (kill -9 mid-job, restart,
+resume) and graceful shutdown (SIGTERM mid-job); API keys (flags and LSTMGEN_* variables); CORS;
+the error shapes and statuses (400/404/405/413/415/503); 32 concurrent clients. It also prints
+throughput, latency percentiles and the server's RSS (measured, not asserted).
+
+usage: test_http.py LSTMGEN [unittest names...]
+Standard library only (Debian's /usr/bin/python3). Exits 0 on success, 1 on any failure.
+"""
+import faulthandler
+import hashlib
+import http.client
+import json
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+LSTMGEN = None
+TMP = None
+SANITIZED = False          # the binary was built with AddressSanitizer (timings are then slower)
+REQ_TIMEOUT = 60           # seconds, every HTTP request
+TEST_LIMIT = 420           # seconds, every test (the watchdog)
+START_TIMEOUT = 60         # seconds for a server to answer /healthz
+MAIN_MAX_LENGTH = 1000000  # long enough that a window-mode generation runs for many seconds
+MAIN_MAX_BODY = 1 << 20
+API_KEY = "e2e-secret-key"
+ENV_API_KEY = "e2e-env-key"
+CORS_ORIGIN = "https://app.example.test"
+ENV_CORS_ORIGIN = "https://env.example.test"
+
+SERVERS = []               # every Server started, for the watchdog and the final log check
+MAIN = None                # the shared server most tests talk to
+EN_TEXT = ZH_TEXT = JOB_TEXT = None
+MODELS_DIR = None
+BIG_MODEL = None           # a hidden-64 checkpoint outside the models dir (reload test)
+
+WORDS = ("the of and to in is was he that it for on with as his at by from they we this had not "
+         "are but or have an which one were her all she there would their will when who him been "
+         "has more if no out so said what up about into than them can only other new some could "
+         "time these two may then do first any my now such like our over man me even most made "
+         "after also did many before must through back years where much your way well down "
+         "should because each just those people how too little state good very make world still "
+         "own see men work long get here between both life").split()
+HANZI = "天地人和风雨山水花月春秋日夜红楼梦心中大小上下来去说道是不了我你他她们的有也这那"
+
+
+def english(seed, min_chars):
+    """Sentences of 4 to 9 words from WORDS, capitalised, a paragraph break every 5."""
+    rnd = random.Random(seed)
+    parts, n, count = [], 0, 0
+    while n < min_chars:
+        s = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(4, 9)))
+        count += 1
+        s = s[0].upper() + s[1:] + "." + ("\n" if count % 5 == 0 else " ")
+        parts.append(s)
+        n += len(s)
+    return "".join(parts)
+
+
+def chinese(seed, min_chars):
+    """Clauses of two-character words from HANZI, separated by full-width punctuation."""
+    rnd = random.Random(seed)
+    words = [rnd.choice(HANZI) + rnd.choice(HANZI) for _ in range(60)]
+    parts, n = [], 0
+    while n < min_chars:
+        s = "，".join(rnd.choice(words) for _ in range(rnd.randint(3, 7))) + "。\n"
+        parts.append(s)
+        n += len(s)
+    return "".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# servers
+
+try:
+    import ctypes
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (ImportError, OSError, AttributeError):
+    _prctl = None
+
+
+def _die_with_parent():
+    """Runs in the child before exec: the server gets SIGKILL if this process dies."""
+    if _prctl:
+        _prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
+class Server:
+    """One `lstmgen serve` process on 127.0.0.1 with --port 0; start() may be called again
+    (same directories and options) after the process has ended."""
+
+    def __init__(self, name, models, db, args=(), env=None):
+        self.name, self.models, self.db = name, models, db
+        self.args, self.env = [str(a) for a in args], env
+        self.proc, self.port, self.starts, self.logs = None, None, 0, []
+        SERVERS.append(self)
+
+    def start(self):
+        self.starts += 1
+        log_path = os.path.join(TMP, "%s-%d.log" % (self.name, self.starts))
+        self.logs.append(log_path)
+        cmd = [LSTMGEN, "serve", "--host", "127.0.0.1", "--port", "0", "--models", self.models,
+               "--db", self.db] + self.args
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith("LSTMGEN_"):
+                del env[k]
+        env.update(self.env or {})
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         env=env, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log())
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("server %s did not start (exit %s):\n%s"
+                                     % (self.name, self.proc.poll(), self.log()[-3000:]))
+            time.sleep(0.02)
+        while True:
+            try:
+                if get(self, "/healthz", timeout=5).status == 200:
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server %s never answered /healthz" % self.name)
+            time.sleep(0.05)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self, which=-1):
+        with open(self.logs[which], "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def terminate(self, timeout=30):
+        """SIGTERM; returns (exit code, seconds it took)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = "timeout"
+        return rc, time.monotonic() - t0
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return None
+
+
+def kill_all():
+    for s in SERVERS:
+        if s.alive():
+            s.proc.kill()
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_reports(text):
+    return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTP
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except ValueError as e:
+            raise AssertionError("response is not JSON (%s): %r" % (e, self.body[:500]))
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8")
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.body[:600])
+
+
+def request(server, method, path, body=None, headers=None, timeout=REQ_TIMEOUT, chunked=False):
+    """One request on a new connection. A dict/list body is sent as JSON."""
+    headers = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode("utf-8")
+        headers.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        body = body.encode("utf-8")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    try:
+        if chunked:
+            conn.request(method, path, body=iter([body[i:i + 65536]
+                                                  for i in range(0, len(body), 65536)]),
+                         headers=headers, encode_chunked=True)
+        else:
+            conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        return Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+    finally:
+        conn.close()
+
+
+def get(server, path, **kw):
+    return request(server, "GET", path, **kw)
+
+
+def post(server, path, body=None, **kw):
+    return request(server, "POST", path, body, **kw)
+
+
+def generate(server, **fields):
+    return post(server, "/generate", fields)
+
+
+def metrics(server):
+    """Prometheus text -> {(name, ((label, value), ...)): value} plus the raw text."""
+    r = get(server, "/metrics")
+    assert r.status == 200, "GET /metrics: %r" % r
+    out = {}
+    for line in r.text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$", line)
+        assert m, "not a Prometheus sample line: %r" % line
+        labels = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out, r
+
+
+def metric(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def active_generations(server):
+    return metric(metrics(server)[0], "lstmgen_generations_active")
+
+
+def wait_for(what, fn, timeout, interval=0.05):
+    """Calls fn until it returns something true; that value, or a failure naming what."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %gs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class RawStream:
+    """A request on a raw socket (Connection: close), for reading a response a little at a time
+    and for hanging up in the middle of it."""
+
+    def __init__(self, server, method, path, body=None, headers=None, timeout=REQ_TIMEOUT):
+        data = json.dumps(body).encode("utf-8") if body is not None else b""
+        head = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1", "Connection: close",
+                "Content-Length: %d" % len(data)]
+        if body is not None:
+            head.append("Content-Type: application/json")
+        head += ["%s: %s" % kv for kv in (headers or {}).items()]
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("ascii") + data)
+        self.raw, self.eof = b"", False
+        self._fill_until(lambda: b"\r\n\r\n" in self.raw, timeout)
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for line in lines[1:]:
+            k, v = line.split(":", 1)
+            self.headers[k.strip().lower()] = v.strip()
+
+    def _fill_until(self, done, timeout):
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self.eof:
+                raise AssertionError("the server closed the connection early: %r" % self.raw[-500:])
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out reading the response: %r" % self.raw[-500:])
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                self.eof = True
+            self.raw += chunk
+
+    def read_until(self, needle, timeout=REQ_TIMEOUT):
+        self._fill_until(lambda: needle in self.raw, timeout)
+
+    def read_to_end(self, timeout=REQ_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while not self.eof:
+            if time.monotonic() > deadline:
+                raise AssertionError("the response did not end within %gs" % timeout)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                self.eof = True
+            self.raw += chunk
+        return self.body()
+
+    def body(self):
+        """The body so far, de-chunked (whole chunks only)."""
+        if self.headers.get("transfer-encoding", "").lower() != "chunked":
+            return self.raw
+        out, rest = b"", self.raw
+        while b"\r\n" in rest:
+            size_line, after = rest.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0 or len(after) < size + 2:
+                break
+            out += after[:size]
+            rest = after[size + 2:]
+        return out
+
+    def close(self):
+        self.sock.close()
+
+
+def send_raw(server, body, close=False):
+    """Sends a POST /generate on a raw socket and returns the socket, unread."""
+    data = json.dumps(body).encode("utf-8")
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=REQ_TIMEOUT)
+    sock.sendall(b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Type: "
+                 b"application/json\r\nContent-Length: %d\r\n\r\n"
+                 % (b"Connection: close\r\n" if close else b"", len(data)) + data)
+    return sock
+
+
+def read_all(sock):
+    buf = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return buf
+        buf += chunk
+
+
+def pick_stop(seed_text, full, start, n):
+    """A substring of full, n characters long, whose first occurrence in seed_text + full is at
+    or after full[start] (so neither the seed text nor the seam holds it)."""
+    whole = seed_text + full
+    for i in range(start, len(full) - n):
+        if whole.find(full[i:i + n]) == len(seed_text) + i:
+            return full[i:i + n]
+    raise AssertionError("no usable stop string in %r" % full)
+
+
+def sse_blocks(body):
+    """The events of a text/event-stream body: a list of raw blocks (bytes, without the blank
+    line), checking the stream ends on a blank line."""
+    assert body.endswith(b"\n\n"), "the event stream does not end with a blank line: %r" % body[-200:]
+    return body[:-2].split(b"\n\n")
+
+
+def data_events(body):
+    """For /generate and /v1/completions streams: each block is exactly one `data: ...` line.
+    Returns [(raw payload bytes, decoded JSON or the string '[DONE]')]."""
+    out = []
+    for block in sse_blocks(body):
+        assert block.startswith(b"data: ") and b"\n" not in block, \
+            "an event that is not one data line: %r" % block[:300]
+        payload = block[6:]
+        try:
+            text = payload.decode("utf-8")  # strict: an event never splits a character
+        except UnicodeDecodeError as e:
+            raise AssertionError("an event is not valid UTF-8 (%s): %r" % (e, payload))
+        out.append((payload, "[DONE]" if text == "[DONE]" else json.loads(text)))
+    return out
+
+
+def named_events(body):
+    """For /jobs/{id}/events: [(event name, decoded data)]; comment lines are skipped."""
+    out = []
+    for block in sse_blocks(body):
+        name, data = None, None
+        for line in block.decode("utf-8").split("\n"):
+            if line.startswith(":"):
+                continue
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+            else:
+                raise AssertionError("unexpected event line %r" % line)
+        if name or data is not None:
+            out.append((name, data))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the command line
+
+def run_cli(*args, timeout=600):
+    cmd = [LSTMGEN] + [str(a) for a in args]
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("%s exited %d:\n%s" % (" ".join(cmd), p.returncode,
+                                                     p.stderr.decode("utf-8", "replace")[-2000:]))
+    return p.stdout.decode("utf-8")
+
+
+def write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+# A checkpoint read in Python (safetensors: a u64 header length, a JSON header, float32 data) and
+# the LSTM forward pass (PyTorch's nn.LSTM gate order i, f, g, o, then nn.Linear), to score a text
+# independently of the C code.
+
+def load_checkpoint(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    data = raw[8 + n:]
+    meta = header.pop("__metadata__")
+    tensors = {}
+    for name, e in header.items():
+        if e["dtype"] != "F32" or name.startswith("optim."):
+            continue
+        b, end = e["data_offsets"]
+        vals = struct.unpack("<%df" % ((end - b) // 4), data[b:end])
+        if len(e["shape"]) == 2:
+            cols = e["shape"][1]
+            tensors[name] = [vals[i * cols:(i + 1) * cols] for i in range(e["shape"][0])]
+        else:
+            tensors[name] = list(vals)
+    return meta, tensors
+
+
+def reference_logprobs(path, text):
+    """ln P(text[t] | text[:t]) for t >= 1 (None at 0), stateful from the zero state."""
+    meta, w = load_checkpoint(path)
+    vocab = json.loads(meta["vocab"])
+    index = {ch: i for i, ch in enumerate(vocab)}
+    L, H = int(meta["layers"]), int(meta["hidden"])
+
+    def dot(a, b):
+        return math.fsum(x * y for x, y in zip(a, b))
+
+    def sigmoid(x):
+        if x >= 0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+
+    h = [[0.0] * H for _ in range(L)]
+    c = [[0.0] * H for _ in range(L)]
+    out = [None]
+    for t, ch in enumerate(text):
+        x_id, below = index[ch], None
+        for k in range(L):
+            wih, whh = w["lstm.weight_ih_l%d" % k], w["lstm.weight_hh_l%d" % k]
+            bih, bhh = w["lstm.bias_ih_l%d" % k], w["lstm.bias_hh_l%d" % k]
+            g = [bih[r] + bhh[r] + (wih[r][x_id] if k == 0 else dot(wih[r], below))
+                 + dot(whh[r], h[k]) for r in range(4 * H)]
+            i_g = [sigmoid(v) for v in g[0:H]]
+            f_g = [sigmoid(v) for v in g[H:2 * H]]
+            g_g = [math.tanh(v) for v in g[2 * H:3 * H]]
+            o_g = [sigmoid(v) for v in g[3 * H:4 * H]]
+            c[k] = [f_g[j] * c[k][j] + i_g[j] * g_g[j] for j in range(H)]
+            h[k] = [o_g[j] * math.tanh(c[k][j]) for j in range(H)]
+            below = h[k]
+        if t + 1 < len(text):
+            logits = [w["fc.bias"][v] + dot(w["fc.weight"][v], h[L - 1]) for v in range(len(vocab))]
+            top = max(logits)
+            lse = top + math.log(math.fsum(math.exp(z - top) for z in logits))
+            out.append(logits[index[text[t + 1]]] - lse)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# fixture: data, models and the main server
+
+def setUpModule():
+    global EN_TEXT, ZH_TEXT, JOB_TEXT, MODELS_DIR, BIG_MODEL, MAIN
+    EN_TEXT = english(1, 20000)
+    ZH_TEXT = chinese(3, 6000)
+    JOB_TEXT = english(5, 60000)
+    MODELS_DIR = os.path.join(TMP, "models")
+    os.makedirs(MODELS_DIR)
+    os.makedirs(os.path.join(TMP, "extra"))
+    en = write_file(os.path.join(TMP, "en.txt"), EN_TEXT)
+    zh = write_file(os.path.join(TMP, "zh.txt"), ZH_TEXT)
+    BIG_MODEL = os.path.join(TMP, "extra", "big.safetensors")
+    common = ["--threads", 1, "--sample-chars", 0, "--quiet", "--val-fraction", 0.1, "--seed", 1]
+    jobs = [
+        ["--corpus", en, "--out", os.path.join(MODELS_DIR, "win.safetensors"), "--maxlen", 20,
+         "--step", 3, "--hidden", 32, "--batch", 32, "--epochs", 1],
+        ["--corpus", en, "--out", os.path.join(MODELS_DIR, "seq.safetensors"), "--regime",
+         "sequence", "--seq-len", 30, "--layers", 1, "--hidden", 48, "--batch", 8, "--epochs", 2],
+        ["--corpus", zh, "--out", os.path.join(MODELS_DIR, "zh.safetensors"), "--regime",
+         "sequence", "--seq-len", 30, "--layers", 1, "--hidden", 32, "--batch", 8, "--epochs", 2,
+         "--lr", 0.01],
+        ["--corpus", en, "--out", BIG_MODEL, "--regime", "sequence", "--seq-len", 30, "--layers",
+         1, "--hidden", 64, "--batch", 8, "--epochs", 1],
+    ]
+    t0 = time.monotonic()
+    procs = [subprocess.Popen([LSTMGEN, "train"] + [str(a) for a in j + common],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for j in jobs]
+    for p, j in zip(procs, jobs):
+        _, err = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise AssertionError("lstmgen train %s failed:\n%s" % (j, err.decode()[-2000:]))
+    print("fixture: 4 models trained in %.1fs" % (time.monotonic() - t0))
+    MAIN = Server("main", MODELS_DIR, os.path.join(TMP, "main.db"),
+                  ["--max-length", MAIN_MAX_LENGTH, "--max-body", MAIN_MAX_BODY]).start()
+    print("fixture: main server pid %d on port %d" % (MAIN.pid, MAIN.port))
+
+
+def tearDownModule():
+    kill_all()
+
+
+class E2E(unittest.TestCase):
+    """Each test runs under a watchdog; helpers for the error shape."""
+
+    maxDiff = 4000
+
+    def setUp(self):
+        self._watchdog = threading.Timer(TEST_LIMIT, self._timed_out)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def tearDown(self):
+        self._watchdog.cancel()
+
+    def _timed_out(self):
+        sys.stderr.write("\nFAIL: %s exceeded its %ds limit; tracebacks:\n" % (self.id(), TEST_LIMIT))
+        faulthandler.dump_traceback(all_threads=True)
+        kill_all()
+        sys.stderr.write("e2e: 0 passed, 1 failed\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    def assertStatus(self, r, status, what=""):
+        self.assertEqual(r.status, status, "%s: expected HTTP %d, got %r" % (what, status, r))
+
+    def assertError(self, r, status, code=None, param=None, mentions=(), what=""):
+        """r is an error in the service's shape: {"error": {"code", "message", "type", "param"}}."""
+        self.assertStatus(r, status, what)
+        self.assertTrue(r.headers.get("content-type", "").startswith("application/json"),
+                        "%s: error Content-Type %r" % (what, r.headers.get("content-type")))
+        body = r.json()
+        self.assertEqual(list(body), ["error"], "%s: error body %r" % (what, body))
+        e = body["error"]
+        for k in ("code", "message", "type", "param"):
+            self.assertIn(k, e, "%s: error lacks %r: %r" % (what, k, body))
+        self.assertIsInstance(e["code"], str, what)
+        self.assertIsInstance(e["message"], str, what)
+        self.assertTrue(e["message"], "%s: empty message" % what)
+        if code is not None:
+            self.assertEqual(e["code"], code, "%s: error code in %r" % (what, body))
+        if param is not None:
+            self.assertEqual(e["param"], param, "%s: error param in %r" % (what, body))
+        for m in mentions:
+            self.assertIn(m, e["message"], "%s: message does not mention %r" % (what, m))
+        return e
+
+    def ok_json(self, r, status=200, what=""):
+        self.assertStatus(r, status, what)
+        return r.json()
+
+
+# ------------------------------------------------------------------------------------------------
+# operations
+
+class T01Ops(E2E):
+    def test_healthz(self):
+        r = get(MAIN, "/healthz")
+        self.assertEqual(self.ok_json(r), {"status": "ok"})
+        self.assertTrue(r.headers["content-type"].startswith("application/json"))
+
+    def test_readyz(self):
+        body = self.ok_json(get(MAIN, "/readyz"))
+        self.assertEqual(body["status"], "ready", body)
+        self.assertIs(body["database"], True, body)
+        self.assertIs(body["models_dir"], True, body)
+        self.assertGreaterEqual(body["models"], 3, body)
+        names = [m["name"] for m in self.ok_json(get(MAIN, "/models"))["models"]]
+        self.assertIn(body["default_model"], names, body)
+
+    def test_openapi(self):
+        r = get(MAIN, "/openapi.json")
+        doc = self.ok_json(r)
+        self.assertIsInstance(doc, dict)
+        self.assertIn("openapi", doc)
+        self.assertIsInstance(doc.get("paths"), dict, "openapi.json has no paths object")
+        for p in ("/generate", "/v1/completions", "/models/{name}", "/jobs/{id}/events"):
+            self.assertIn(p, doc["paths"], "openapi.json lacks %s" % p)
+
+    def test_metrics(self):
+        before, _ = metrics(MAIN)
+        key = dict(method="POST", route="/generate", status="200")
+        r = generate(MAIN, model="seq", seed_text="The ", length=37, seed=1)
+        self.assertStatus(r, 200)
+        self.assertStatus(get(MAIN, "/no/such/route"), 404)
+        # a request is counted when libmicrohttpd reports it complete, which can be just after
+        # the client has its response: poll until both show
+        n0 = metric(before, "lstmgen_http_requests_total", **key) or 0
+
+        def counted():
+            m = metrics(MAIN)
+            return m if (metric(m[0], "lstmgen_http_requests_total", **key) == n0 + 1 and
+                         metric(m[0], "lstmgen_http_requests_total", method="GET",
+                                route="unmatched", status="404")) else None
+
+        after, raw = wait_for("the requests to be counted", counted, 10)
+        self.assertTrue(raw.headers["content-type"].startswith("text/plain"), raw.headers)
+        text = raw.text
+        for line in ("# TYPE lstmgen_http_requests_total counter",
+                     "# TYPE lstmgen_http_request_duration_seconds histogram",
+                     "# TYPE lstmgen_generated_characters_total counter",
+                     "# TYPE lstmgen_generations_active gauge",
+                     "# TYPE lstmgen_generation_queue_depth gauge", "# TYPE lstmgen_jobs gauge"):
+            self.assertIn(line, text)
+        n1 = metric(after, "lstmgen_http_requests_total", **key)
+        self.assertEqual(n1, n0 + 1, "POST /generate 200 counter: %s -> %s" % (n0, n1))
+        self.assertGreaterEqual(metric(after, "lstmgen_http_requests_total", method="GET",
+                                       route="unmatched", status="404") or 0, 1,
+                                "404s are counted under route=\"unmatched\"")
+        self.assertGreaterEqual(metric(after, "lstmgen_http_requests_total", method="GET",
+                                       route="/metrics", status="200") or 0, 1)
+        g0 = metric(before, "lstmgen_generated_characters_total")
+        g1 = metric(after, "lstmgen_generated_characters_total")
+        self.assertEqual(g1 - g0, 37, "generated characters %s -> %s after 37" % (g0, g1))
+        # the latency histogram of that series: cumulative buckets, +Inf == count, a sum
+        buckets = sorted((float(dict(lb)["le"]), v) for (name, lb), v in after.items()
+                         if name == "lstmgen_http_request_duration_seconds_bucket"
+                         and {k: v2 for k, v2 in lb if k != "le"} == key)
+        self.assertGreaterEqual(len(buckets), 5, "too few histogram buckets: %r" % buckets)
+        self.assertEqual(buckets[-1][0], math.inf)
+        counts = [v for _, v in buckets]
+        self.assertEqual(counts, sorted(counts), "buckets are not cumulative: %r" % buckets)
+        self.assertEqual(counts[-1], metric(after, "lstmgen_http_request_duration_seconds_count",
+                                            **key))
+        self.assertGreater(metric(after, "lstmgen_http_request_duration_seconds_sum", **key), 0)
+        for st in ("queued", "running", "succeeded", "failed", "cancelled"):
+            self.assertIsNotNone(metric(after, "lstmgen_jobs", status=st), "lstmgen_jobs{%s}" % st)
+        self.assertEqual(metric(after, "lstmgen_generations_active"), 0)
+        self.assertEqual(metric(after, "lstmgen_generation_queue_depth"), 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# POST /generate
+
+class T02Generate(E2E):
+    def test_defaults_and_fields(self):
+        default = self.ok_json(get(MAIN, "/models"))["default_model"]
+        r = generate(MAIN, seed_text="The ")
+        b = self.ok_json(r)
+        self.assertTrue(r.headers["content-type"].startswith("application/json"))
+        for k in ("id", "model", "seed_text", "text", "finish_reason", "seed", "usage", "timing",
+                  "mode"):
+            self.assertIn(k, b, "response lacks %r" % k)
+        self.assertEqual(b["model"], default, "no model named: the default answers")
+        self.assertRegex(b["id"], r"^gen-[0-9a-f]+$")
+        self.assertEqual(b["seed_text"], "The ")
+        self.assertEqual(len(b["text"]), 200, "the default length is 200 characters")
+        self.assertEqual(b["finish_reason"], "length")
+        self.assertIsInstance(b["seed"], int)
+        self.assertTrue(0 <= b["seed"] < 2 ** 53, b["seed"])
+        self.assertEqual(b["usage"], {"seed_chars": 4, "generated_chars": 200})
+        self.assertGreaterEqual(b["timing"]["total_ms"], 0)
+        self.assertGreaterEqual(b["timing"]["chars_per_second"], 0)
+        # the reported fresh seed reproduces the text
+        again = self.ok_json(generate(MAIN, seed_text="The ", seed=b["seed"]))
+        self.assertEqual(again["text"], b["text"], "the reported seed does not reproduce the text")
+        self.assertNotEqual(again["id"], b["id"], "two generations share an id")
+
+    def test_missing_and_empty_seed_text(self):
+        self.assertError(generate(MAIN, length=5), 400, "missing_field", "seed_text")
+        b = self.ok_json(generate(MAIN, model="seq", seed_text="", length=25, seed=3))
+        self.assertEqual(len(b["text"]), 25)
+        self.assertEqual(b["usage"]["seed_chars"], 0)
+
+    def test_length_is_exact_in_characters(self):
+        zh_vocab, en_vocab = set(ZH_TEXT), set(EN_TEXT)
+        for model, seed_text, vocab in (("seq", "The ", en_vocab), ("win", "The ", en_vocab),
+                                        ("zh", ZH_TEXT[:2], zh_vocab)):
+            for n in (1, 17, 250):
+                b = self.ok_json(generate(MAIN, model=model, seed_text=seed_text, length=n, seed=n))
+                self.assertEqual(len(b["text"]), n, "%s length %d: %r" % (model, n, b["text"]))
+                self.assertEqual(b["usage"]["generated_chars"], n)
+                self.assertLessEqual(set(b["text"]), vocab, "%s: characters outside the corpus"
+                                     % model)
+        b = self.ok_json(generate(MAIN, model="zh", seed_text=ZH_TEXT[:2], length=100, seed=5))
+        multibyte = sum(1 for ch in b["text"] if len(ch.encode("utf-8")) == 3)
+        self.assertGreater(multibyte, 50, "a Chinese generation of 100 characters has %d CJK"
+                           % multibyte)
+        self.assertEqual(b["usage"]["seed_chars"], 2, "seed_chars counts characters, not bytes")
+
+    def test_seed_determinism(self):
+        for model in ("seq", "win", "zh"):
+            st = ZH_TEXT[:2] if model == "zh" else "The "
+            a = self.ok_json(generate(MAIN, model=model, seed_text=st, length=120, seed=42))
+            b = self.ok_json(generate(MAIN, model=model, seed_text=st, length=120, seed=42))
+            c = self.ok_json(generate(MAIN, model=model, seed_text=st, length=120, seed=43))
+            self.assertEqual(a["text"], b["text"], "%s: same seed, different text" % model)
+            self.assertNotEqual(a["text"], c["text"], "%s: another seed, same text" % model)
+            self.assertEqual(a["seed"], 42)
+
+    def test_greedy(self):
+        base = dict(model="seq", seed_text="The man ", length=80)
+        g1 = self.ok_json(generate(MAIN, temperature=0, seed=1, **base))["text"]
+        g2 = self.ok_json(generate(MAIN, temperature=0, seed=2, **base))["text"]
+        self.assertEqual(g1, g2, "temperature 0 depends on the seed")
+        k1 = self.ok_json(generate(MAIN, temperature=1, top_k=1, seed=3, **base))["text"]
+        self.assertEqual(k1, g1, "top_k 1 differs from temperature 0")
+        p = self.ok_json(generate(MAIN, temperature=1, top_p=1e-9, seed=4, **base))["text"]
+        self.assertEqual(p, g1, "top_p ~0 differs from temperature 0")
+        w1 = self.ok_json(generate(MAIN, model="win", seed_text="The man ", length=60,
+                                   temperature=0, seed=1))["text"]
+        w2 = self.ok_json(generate(MAIN, model="win", seed_text="The man ", length=60,
+                                   temperature=0, seed=9))["text"]
+        self.assertEqual(w1, w2, "window model: temperature 0 depends on the seed")
+
+    def test_stop(self):
+        base = dict(model="seq", seed_text="The ", length=400, seed=11)
+        full = self.ok_json(generate(MAIN, **base))["text"]
+        stop = pick_stop("The ", full, 20, 2)  # first occurs well inside the generated text
+        cut = full.index(stop)
+        b = self.ok_json(generate(MAIN, stop=stop, **base))
+        self.assertEqual(b["finish_reason"], "stop", b)
+        self.assertEqual(b["text"], full[:cut], "stop %r: text does not end right before it" % stop)
+        self.assertEqual(b["usage"]["generated_chars"], cut)
+        # several stops: the earliest wins; one that never occurs changes nothing
+        later = pick_stop("The ", full, cut + 10, 3)
+        b = self.ok_json(generate(MAIN, stop=[later, stop, "@@@"], **base))
+        self.assertEqual(b["text"], full[:cut])
+        b = self.ok_json(generate(MAIN, stop=["@@@"], **base))
+        self.assertEqual((b["text"], b["finish_reason"]), (full, "length"))
+
+    def test_unknown_chars(self):
+        e = self.assertError(generate(MAIN, model="seq", seed_text="The mañ", length=5), 400,
+                             "unknown_character", "seed_text", mentions=("ñ", "U+00F1"))
+        self.assertIn("position 6", e["message"])
+        b = self.ok_json(generate(MAIN, model="seq", seed_text="The mañ", length=5,
+                                  unknown_chars="skip", seed=1))
+        self.assertEqual(len(b["text"]), 5)
+        self.assertEqual(b["usage"]["seed_chars"], 6, "the skipped character is not counted")
+        self.assertError(generate(MAIN, model="seq", seed_text="x", unknown_chars="maybe"), 400,
+                         "out_of_range", "unknown_chars")
+
+    def test_curl_form_content_type(self):
+        # curl -d sends application/x-www-form-urlencoded unless told otherwise
+        body = json.dumps({"model": "seq", "seed_text": "The ", "length": 12, "seed": 5})
+        r = post(MAIN, "/generate", body,
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+        b = self.ok_json(r, what="JSON sent as application/x-www-form-urlencoded")
+        self.assertEqual(len(b["text"]), 12)
+        plain = self.ok_json(generate(MAIN, model="seq", seed_text="The ", length=12, seed=5))
+        self.assertEqual(b["text"], plain["text"])
+
+    def test_modes(self):
+        b = self.ok_json(generate(MAIN, model="win", seed_text="The ", length=10, seed=1))
+        self.assertEqual(b["mode"], "window", "a window-regime model")
+        b = self.ok_json(generate(MAIN, model="seq", seed_text="The ", length=10, seed=1))
+        self.assertEqual(b["mode"], "stateful", "a sequence-regime model")
+        b = self.ok_json(generate(MAIN, model="seq", seed_text="The ", length=10, seed=1,
+                                  mode="window"))
+        self.assertEqual(b["mode"], "window", "mode window on a sequence model")
+        self.assertError(generate(MAIN, model="seq", seed_text="The ", mode="fast"), 400,
+                         "out_of_range", "mode")
+
+
+# ------------------------------------------------------------------------------------------------
+# streaming
+
+class T03Streaming(E2E):
+    def stream(self, **fields):
+        r = generate(MAIN, stream=True, **fields)
+        self.assertStatus(r, 200)
+        self.assertTrue(r.headers["content-type"].startswith("text/event-stream"), r.headers)
+        return r, data_events(r.body)
+
+    def check_stream(self, model, seed_text, length, **extra):
+        plain = self.ok_json(generate(MAIN, model=model, seed_text=seed_text, length=length,
+                                      seed=42, **extra))
+        r, events = self.stream(model=model, seed_text=seed_text, length=length, seed=42, **extra)
+        *texts, final = events
+        for raw, e in texts:
+            self.assertEqual(list(e), ["text"], "a text event with other fields: %r" % raw)
+            self.assertIsInstance(e["text"], str)
+            self.assertTrue(e["text"], "an empty text event")
+        self.assertNotIn("text", final[1], "the final event carries text: %r" % final[0])
+        for k in ("id", "finish_reason", "seed", "usage", "timing"):
+            self.assertIn(k, final[1], "the final event lacks %r: %r" % (k, final[0]))
+        self.assertEqual(final[1]["seed"], 42)
+        self.assertEqual(final[1]["finish_reason"], plain["finish_reason"])
+        self.assertEqual(final[1]["usage"], plain["usage"])
+        self.assertIn("total_ms", final[1]["timing"])
+        self.assertIn("chars_per_second", final[1]["timing"])
+        joined = "".join(e["text"] for _, e in texts)
+        self.assertEqual(joined, plain["text"], "%s: streamed text != plain text" % model)
+        self.assertEqual(r.headers.get("x-request-id"), final[1]["id"],
+                         "X-Request-Id is the generation's id")
+        return texts
+
+    def test_stream_matches_plain(self):
+        self.check_stream("seq", "The ", 150)
+        self.check_stream("win", "The ", 150)
+
+    def test_stream_stop(self):
+        full = self.ok_json(generate(MAIN, model="seq", seed_text="The ", length=300,
+                                     seed=42))["text"]
+        stop = pick_stop("The ", full, 100, 3)
+        texts = self.check_stream("seq", "The ", 300, stop=stop)
+        joined = "".join(e["text"] for _, e in texts)
+        self.assertEqual(joined, full[:full.index(stop)], "the stream stops before the stop")
+
+    def test_stream_chinese_whole_characters(self):
+        texts = self.check_stream("zh", ZH_TEXT[:2], 300)
+        vocab = set(ZH_TEXT)
+        multibyte = 0
+        for raw, e in texts:
+            # the raw bytes decoded strictly in data_events; here: whole vocabulary characters
+            self.assertLessEqual(set(e["text"]), vocab, "an event splits or garbles: %r" % raw)
+            self.assertNotIn("\ufffd", e["text"])
+            multibyte += sum(1 for ch in e["text"] if len(ch.encode("utf-8")) > 1)
+        self.assertGreater(multibyte, 100, "too few multi-byte characters to mean anything")
+
+
+# ------------------------------------------------------------------------------------------------
+# stopping generations
+
+LONG_WINDOW = dict(model="win", seed_text="The ", length=MAIN_MAX_LENGTH, mode="window", seed=1)
+
+
+class T04Cancel(E2E):
+    def test_disconnect_stream(self):
+        s = RawStream(MAIN, "POST", "/generate", dict(LONG_WINDOW, stream=True))
+        self.assertEqual(s.status, 200)
+        s.read_until(b"data: ")
+        self.assertGreaterEqual(active_generations(MAIN), 1, "the stream is not running")
+        s.close()
+        t0 = time.monotonic()
+        wait_for("active generations to drop to 0 after the client hung up",
+                 lambda: active_generations(MAIN) == 0, 20)
+        print("  stream: stopped %.2fs after the client hung up" % (time.monotonic() - t0))
+
+    def test_disconnect_plain(self):
+        sock = send_raw(MAIN, LONG_WINDOW)  # the response would come at the end
+        wait_for("the generation to start", lambda: active_generations(MAIN) >= 1, 20)
+        sock.close()
+        t0 = time.monotonic()
+        wait_for("active generations to drop to 0 after the client hung up",
+                 lambda: active_generations(MAIN) == 0, 20)
+        print("  plain: stopped %.2fs after the client hung up" % (time.monotonic() - t0))
+
+    def test_delete_unknown(self):
+        self.assertError(request(MAIN, "DELETE", "/generations/gen-123456789"), 404,
+                         "generation_not_found", "id")
+
+    def test_delete_running(self):
+        # The id is in the X-Request-Id header, sent before the first event.
+        s = RawStream(MAIN, "POST", "/generate", dict(LONG_WINDOW, stream=True))
+        try:
+            self.assertEqual(s.status, 200)
+            gid = s.headers.get("x-request-id")
+            self.assertRegex(gid or "", r"^gen-[0-9a-f]+$", "no generation id before the events")
+            s.read_until(b"data: ")
+            r = request(MAIN, "DELETE", "/generations/" + gid)
+            self.assertEqual(self.ok_json(r), {"id": gid, "cancelled": True})
+            events = data_events(s.read_to_end(30))
+        finally:
+            s.close()
+        final = events[-1][1]
+        self.assertEqual(final["id"], gid)
+        self.assertEqual(final["finish_reason"], "cancelled", final)
+        n = sum(len(e["text"]) for _, e in events[:-1])
+        self.assertEqual(final["usage"]["generated_chars"], n)
+        self.assertLess(n, MAIN_MAX_LENGTH)
+        wait_for("no active generation", lambda: active_generations(MAIN) == 0, 20)
+        self.assertError(request(MAIN, "DELETE", "/generations/" + gid), 404,
+                         "generation_not_found")
+
+
+# ------------------------------------------------------------------------------------------------
+# POST /v1/completions, GET /v1/models
+
+class T05Completions(E2E):
+    def complete(self, **fields):
+        return post(MAIN, "/v1/completions", fields)
+
+    def test_shape(self):
+        t0 = time.time()
+        b = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=20, seed=7))
+        self.assertRegex(b["id"], r"^cmpl-")
+        self.assertEqual(b["object"], "text_completion")
+        self.assertIsInstance(b["created"], int)
+        self.assertLessEqual(abs(b["created"] - t0), 60)
+        self.assertEqual(b["model"], "seq")
+        self.assertEqual(len(b["choices"]), 1)
+        ch = b["choices"][0]
+        self.assertEqual(sorted(ch), ["finish_reason", "index", "logprobs", "text"])
+        self.assertEqual((ch["index"], ch["logprobs"], ch["finish_reason"]), (0, None, "length"))
+        self.assertEqual(len(ch["text"]), 20)
+        self.assertEqual(b["usage"], {"prompt_tokens": 4, "completion_tokens": 20,
+                                      "total_tokens": 24})
+        # the same sampler as /generate
+        g = self.ok_json(generate(MAIN, model="seq", seed_text="The ", length=20, seed=7))
+        self.assertEqual(ch["text"], g["text"], "/v1/completions and /generate differ")
+        # prompt as an array of one string; the default model
+        b2 = self.ok_json(self.complete(prompt=["The "], max_tokens=20, seed=7))
+        default = self.ok_json(get(MAIN, "/models"))["default_model"]
+        self.assertEqual(b2["model"], default)
+
+    def test_n_and_seed(self):
+        one = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=30, seed=100))
+        again = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=30, seed=100))
+        self.assertEqual(one["choices"][0]["text"], again["choices"][0]["text"], "same seed")
+        two = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=30, seed=100, n=2))
+        self.assertEqual([c["index"] for c in two["choices"]], [0, 1])
+        self.assertEqual(two["usage"]["completion_tokens"], 60)
+        self.assertEqual(two["choices"][0]["text"], one["choices"][0]["text"])
+        nxt = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=30, seed=101))
+        self.assertEqual(two["choices"][1]["text"], nxt["choices"][0]["text"],
+                         "choice i uses seed + i")
+        self.assertNotEqual(two["choices"][0]["text"], two["choices"][1]["text"])
+
+    def test_stop(self):
+        full = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=300,
+                                          seed=9))["choices"][0]["text"]
+        stop = pick_stop("The ", full, 20, 2)
+        ch = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=300, seed=9,
+                                        stop=[stop]))["choices"][0]
+        self.assertEqual((ch["text"], ch["finish_reason"]), (full[:full.index(stop)], "stop"))
+
+    def test_stream(self):
+        plain = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=40, seed=3, n=2))
+        r = self.complete(model="seq", prompt="The ", max_tokens=40, seed=3, n=2, stream=True)
+        self.assertStatus(r, 200)
+        self.assertTrue(r.headers["content-type"].startswith("text/event-stream"))
+        events = data_events(r.body)
+        self.assertEqual(events[-1][1], "[DONE]", "the stream does not end with data: [DONE]")
+        texts, finishes = {0: "", 1: ""}, {}
+        for raw, e in events[:-1]:
+            self.assertNotEqual(e, "[DONE]", "[DONE] before the end")
+            self.assertEqual(e["object"], "text_completion", raw)
+            self.assertEqual(e["id"], events[0][1]["id"])
+            self.assertEqual(e["model"], "seq")
+            (ch,) = e["choices"]
+            texts[ch["index"]] += ch["text"]
+            if ch["finish_reason"] is not None:
+                self.assertNotIn(ch["index"], finishes, "two finishing chunks")
+                finishes[ch["index"]] = ch["finish_reason"]
+        self.assertEqual(finishes, {0: "length", 1: "length"})
+        for i in (0, 1):
+            self.assertEqual(texts[i], plain["choices"][i]["text"], "streamed choice %d" % i)
+
+    def test_logprobs_shapes(self):
+        for k in range(6):
+            b = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=10, seed=1,
+                                           logprobs=k))
+            ch = b["choices"][0]
+            lp = ch["logprobs"]
+            self.assertEqual(sorted(lp), ["text_offset", "token_logprobs", "tokens",
+                                          "top_logprobs"], "logprobs %d" % k)
+            self.assertEqual("".join(lp["tokens"]), ch["text"])
+            self.assertEqual(len(lp["tokens"]), 10)
+            self.assertEqual(lp["text_offset"], list(range(4, 14)), "offsets count characters")
+            for i, v in enumerate(lp["token_logprobs"]):
+                self.assertIsInstance(v, float)
+                self.assertLessEqual(v, 0)
+                top = lp["top_logprobs"][i]
+                if k == 0:
+                    self.assertIsNone(top)
+                    continue
+                self.assertEqual(len(top), k, "logprobs %d: %r" % (k, top))
+                self.assertGreaterEqual(max(top.values()) + 1e-9, v)
+                vals = list(top.values())
+                self.assertEqual(vals, sorted(vals, reverse=True), "most probable first")
+        # greedy: each token is its position's most probable character
+        ch = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=10, seed=1,
+                                        logprobs=1, temperature=0))["choices"][0]
+        for tok, top in zip(ch["logprobs"]["tokens"], ch["logprobs"]["top_logprobs"]):
+            self.assertEqual(list(top), [tok])
+        self.assertError(self.complete(model="seq", prompt="The ", logprobs=6), 400,
+                         param="logprobs")
+
+    def test_echo_scores_the_prompt(self):
+        vocab = set(EN_TEXT)
+        prompt = "".join(ch for ch in english(99, 400) if ch in vocab)[:150]
+        b = self.ok_json(self.complete(model="seq", prompt=prompt, max_tokens=0, echo=True,
+                                       logprobs=1))
+        ch = b["choices"][0]
+        lp = ch["logprobs"]
+        self.assertEqual(ch["text"], prompt)
+        self.assertEqual(lp["tokens"], list(prompt))
+        self.assertEqual(lp["text_offset"], list(range(len(prompt))))
+        self.assertIsNone(lp["token_logprobs"][0], "the first character has no prediction")
+        self.assertIsNone(lp["top_logprobs"][0])
+        scored = lp["token_logprobs"][1:]
+        self.assertEqual(len(scored), len(prompt) - 1)
+        self.assertTrue(all(isinstance(v, float) and v <= 0 for v in scored))
+        self.assertEqual(b["usage"]["completion_tokens"], 0)
+        # against lstmgen eval on the same text
+        path = write_file(os.path.join(TMP, "prompt.txt"), prompt)
+        ev = json.loads(run_cli("eval", "--model", os.path.join(MODELS_DIR, "seq.safetensors"),
+                                path))
+        self.assertEqual(ev["chars"], len(scored))
+        mean = -sum(scored) / len(scored)
+        self.assertAlmostEqual(mean, ev["nats"], delta=1e-4,
+                               msg="-mean logprob %.6f != eval nats %.6f" % (mean, ev["nats"]))
+        # against the forward pass computed here from the checkpoint's weights
+        ref = reference_logprobs(os.path.join(MODELS_DIR, "seq.safetensors"), prompt)
+        worst = max(abs(a - b) for a, b in zip(scored, ref[1:]))
+        self.assertLess(worst, 2e-4, "per-character logprobs differ from a reference LSTM by "
+                        "up to %.2e" % worst)
+        print("  echo scoring: %d characters, mean %.6f nats (eval %.6f), max |diff| vs the "
+              "Python LSTM %.1e" % (len(scored), mean, ev["nats"], worst))
+
+    def test_errors(self):
+        cases = [
+            (dict(prompt=5), "prompt"),
+            (dict(prompt="The ", max_tokens=-1), "max_tokens"),
+            (dict(prompt="The ", max_tokens=0), "max_tokens"),
+            (dict(prompt="The ", temperature="hot"), "temperature"),
+            (dict(prompt="The ", n=17), "n"),
+            (dict(prompt="The ", stream=True, logprobs=1), "logprobs"),
+            (dict(prompt="The ", bogus=1), "bogus"),
+            (dict(prompt="The mañ"), "prompt"),
+        ]
+        for body, param in cases:
+            r = self.complete(model="seq", **body)
+            self.assertError(r, 400, param=param, what="%r" % body)
+            self.assertEqual(r.json()["error"]["type"], "invalid_request_error")
+        self.assertError(self.complete(model="nope", prompt="x"), 404, "model_not_found", "model")
+        self.assertEqual(self.complete(model="nope", prompt="x").json()["error"]["type"],
+                         "not_found_error")
+
+    def test_v1_models(self):
+        b = self.ok_json(get(MAIN, "/v1/models"))
+        self.assertEqual(b["object"], "list")
+        ids = [m["id"] for m in b["data"]]
+        for name in ("seq", "win", "zh"):
+            self.assertIn(name, ids)
+        self.assertFalse([i for i in ids if "latest" in i], ".latest checkpoints are not models")
+        for m in b["data"]:
+            self.assertEqual(sorted(m), ["created", "id", "object", "owned_by"])
+            self.assertEqual(m["object"], "model")
+            self.assertIsInstance(m["created"], int)
+
+
+# ------------------------------------------------------------------------------------------------
+# models
+
+def lstm_parameters(V, H, L):
+    n = 0
+    for k in range(L):
+        n += 4 * H * (V if k == 0 else H) + 4 * H * H + 8 * H
+    return n + H * V + V
+
+
+class T06Models(E2E):
+    def test_list(self):
+        b = self.ok_json(get(MAIN, "/models"))
+        by_name = {m["name"]: m for m in b["models"]}
+        for name in ("seq", "win", "zh"):
+            self.assertIn(name, by_name)
+        self.assertFalse([n for n in by_name if "latest" in n], ".latest files listed as models")
+        self.assertIn(b["default_model"], by_name)
+        self.assertEqual([n for n, m in by_name.items() if m["default"]], [b["default_model"]])
+
+    def test_describe(self):
+        m = self.ok_json(get(MAIN, "/models/seq"))
+        V = len(set(EN_TEXT))
+        self.assertEqual(m["name"], "seq")
+        self.assertEqual(m["vocab_size"], V)
+        self.assertEqual((m["layers"], m["hidden"], m["regime"]), (1, 48, "sequence"))
+        self.assertEqual(m["parameters"], lstm_parameters(V, 48, 1))
+        self.assertEqual(m["corpus_sha256"], hashlib.sha256(EN_TEXT.encode()).hexdigest())
+        self.assertEqual(m["file_size"], os.path.getsize(os.path.join(MODELS_DIR,
+                                                                      "seq.safetensors")))
+        self.assertEqual(m["epochs"], 2)
+        for k in ("val_loss", "train_loss"):
+            self.assertIsInstance(m[k], float, "%s: %r" % (k, m[k]))
+            self.assertTrue(0 < m[k] < math.log(V) + 1, "%s %r" % (k, m[k]))
+        for k in ("created_at", "modified_at"):
+            self.assertRegex(m[k], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        w = self.ok_json(get(MAIN, "/models/win"))
+        self.assertEqual((w["regime"], w["maxlen"], w["hidden"]), ("window", 20, 32))
+        z = self.ok_json(get(MAIN, "/models/zh"))
+        self.assertEqual(z["vocab_size"], len(set(ZH_TEXT)))
+
+    def test_not_found_and_bad_names(self):
+        self.assertError(get(MAIN, "/models/nope"), 404, "model_not_found")
+        self.assertError(get(MAIN, "/models/" + "a" * 65), 400, "invalid_model_name")
+        self.assertError(get(MAIN, "/models/.hidden"), 400, "invalid_model_name")
+        self.assertError(get(MAIN, "/models/.."), 400, "invalid_model_name")
+        self.assertError(request(MAIN, "DELETE", "/models/" + "a" * 65), 400, "invalid_model_name")
+        self.assertError(get(MAIN, "/models/" + "a" * 64), 404, "model_not_found")
+        # %2F is decoded before routing: the path no longer matches /models/{name}. Whatever the
+        # status, nothing outside the models directory is read.
+        for path in ("/models/..%2F..%2Fetc", "/models/..%2F..%2Fetc%2Fpasswd"):
+            r = get(MAIN, path)
+            self.assertIn(r.status, (400, 404), "%s: %r" % (path, r))
+            self.assertError(r, r.status)
+            self.assertNotIn(b"root:", r.body)
+
+    def test_delete(self):
+        shutil.copyfile(os.path.join(MODELS_DIR, "win.safetensors"),
+                        os.path.join(MODELS_DIR, "victim.safetensors"))
+        self.ok_json(get(MAIN, "/models/victim"))
+        b = self.ok_json(request(MAIN, "DELETE", "/models/victim"))
+        self.assertEqual(b, {"name": "victim", "deleted": True})
+        self.assertFalse(os.path.exists(os.path.join(MODELS_DIR, "victim.safetensors")))
+        self.assertError(get(MAIN, "/models/victim"), 404, "model_not_found")
+        self.assertError(generate(MAIN, model="victim", seed_text="a"), 404, "model_not_found",
+                         "model")
+        self.assertError(request(MAIN, "DELETE", "/models/victim"), 404, "model_not_found")
+
+    def test_reload_when_replaced(self):
+        path = os.path.join(MODELS_DIR, "swap.safetensors")
+        shutil.copyfile(os.path.join(MODELS_DIR, "win.safetensors"), path)
+        V = len(set(EN_TEXT))
+        a = self.ok_json(get(MAIN, "/models/swap"))
+        self.assertEqual(a["parameters"], lstm_parameters(V, 32, 1))
+        self.ok_json(generate(MAIN, model="swap", seed_text="The ", length=5))
+        # replaced by a rename, as a deploy would
+        tmp = path + ".tmp"
+        shutil.copyfile(BIG_MODEL, tmp)
+        os.replace(tmp, path)
+        b = self.ok_json(get(MAIN, "/models/swap"))
+        self.assertEqual((b["parameters"], b["hidden"], b["regime"]),
+                         (lstm_parameters(V, 64, 1), 64, "sequence"), "not reloaded after a rename")
+        g = self.ok_json(generate(MAIN, model="swap", seed_text="The ", length=5))
+        self.assertEqual(g["mode"], "stateful")
+        # overwritten in place (same inode)
+        shutil.copyfile(os.path.join(MODELS_DIR, "win.safetensors"), path)
+        c = self.ok_json(get(MAIN, "/models/swap"))
+        self.assertEqual(c["parameters"], lstm_parameters(V, 32, 1), "not reloaded after a copy")
+        os.remove(path)
+        self.assertError(get(MAIN, "/models/swap"), 404)
+
+
+# ------------------------------------------------------------------------------------------------
+# corpora
+
+ISO_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"
+
+
+class T07Corpora(E2E):
+    def check_corpus(self, c, name, text):
+        data = text.encode("utf-8")
+        self.assertIsInstance(c["id"], int)
+        self.assertEqual(c["name"], name)
+        self.assertEqual(c["chars"], len(text))
+        self.assertEqual(c["bytes"], len(data))
+        self.assertEqual(c["distinct_chars"], len(set(text)))
+        self.assertEqual(c["sha256"], hashlib.sha256(data).hexdigest())
+        self.assertRegex(c["created_at"], ISO_TIME)
+
+    def test_create_list_get_delete(self):
+        text = english(21, 3000)
+        r = post(MAIN, "/corpora?name=plain%20english", text,
+                 headers={"Content-Type": "text/plain; charset=utf-8"})
+        a = self.ok_json(r, 201, "text/plain upload")
+        self.check_corpus(a, "plain english", text)
+        zh = chinese(22, 2000)
+        b = self.ok_json(post(MAIN, "/corpora", {"name": "中文", "text": zh}), 201, "JSON upload")
+        self.check_corpus(b, "中文", zh)
+        self.assertNotEqual(a["id"], b["id"])
+        listed = self.ok_json(get(MAIN, "/corpora"))["corpora"]
+        self.assertLessEqual({a["id"], b["id"]}, {c["id"] for c in listed})
+        for c in listed:
+            self.assertNotIn("text", c, "the list carries whole texts")
+        one = self.ok_json(get(MAIN, "/corpora/%d" % a["id"]))
+        self.assertEqual(one, a)
+        self.assertEqual(self.ok_json(request(MAIN, "DELETE", "/corpora/%d" % b["id"])),
+                         {"id": b["id"], "deleted": True})
+        self.assertError(get(MAIN, "/corpora/%d" % b["id"]), 404)
+        self.assertError(request(MAIN, "DELETE", "/corpora/%d" % b["id"]), 404)
+        self.assertError(get(MAIN, "/corpora/abc"), 404)
+        self.assertNotIn(b["id"], [c["id"] for c in self.ok_json(get(MAIN, "/corpora"))["corpora"]])
+
+    def test_invalid(self):
+        raw = bytearray(english(23, 3000).encode())
+        raw[1234] = 0xFF
+        self.assertError(post(MAIN, "/corpora?name=bad", bytes(raw),
+                              headers={"Content-Type": "text/plain"}), 400, "invalid_utf8",
+                         "text", mentions=("1234",))
+        self.assertError(post(MAIN, "/corpora", "hello",
+                              headers={"Content-Type": "text/plain"}), 400, "missing_field", "name")
+        self.assertError(post(MAIN, "/corpora", {"name": "x"}), 400, "missing_field", "text")
+        self.assertError(post(MAIN, "/corpora", {"text": "x"}), 400, "missing_field", "name")
+        self.assertError(post(MAIN, "/corpora", {"name": "x", "text": ""}), 400, "empty_corpus")
+        self.assertError(post(MAIN, "/corpora", {"name": "x", "text": "y", "z": 1}), 400,
+                         "unknown_field", "z")
+        self.assertError(get(MAIN, "/corpora?limit=-1"), 400, param="limit")
+
+
+# ------------------------------------------------------------------------------------------------
+# training jobs
+
+def job_status(server, job_id):
+    r = get(server, "/jobs/%d" % job_id)
+    assert r.status == 200, "GET /jobs/%d: %r" % (job_id, r)
+    return r.json()
+
+
+def wait_job(server, job_id, statuses, timeout):
+    return wait_for("job %d to reach %s" % (job_id, statuses),
+                    lambda: (lambda j: j if j["status"] in statuses else None)(
+                        job_status(server, job_id)), timeout, 0.1)
+
+
+def add_corpus(server, name, text, headers=None):
+    r = post(server, "/corpora?name=" + name, text,
+             headers=dict({"Content-Type": "text/plain"}, **(headers or {})))
+    assert r.status == 201, "POST /corpora: %r" % r
+    return r.json()["id"]
+
+
+# A job of a few epochs over JOB_TEXT: about 0.3 s an epoch in a release build, 3 s under ASan.
+JOB_HP = {"regime": "window", "maxlen": 20, "step": 3, "hidden": 32, "batch": 32,
+          "val_fraction": 0.1, "sample_chars": 20, "seed": 3}
+
+
+class T08Jobs(E2E):
+    @classmethod
+    def setUpClass(cls):
+        cls.corpus = add_corpus(MAIN, "jobs", JOB_TEXT)
+
+    def test_validation(self):
+        for hp, field in (({"hidden": 3}, "hidden"), ({"lr": "x"}, "lr"), ({"nope": 1}, "nope"),
+                          ({"epochs": 0}, "epochs"), ({"regime": "both"}, "regime"),
+                          ({"dropout": 1.5}, "dropout"), ({"layers": 2.5}, "layers"),
+                          ({"optimizer": "sgd"}, "optimizer"), ({"lowercase": 1}, "lowercase")):
+            r = post(MAIN, "/jobs", {"corpus_id": self.corpus, "model_name": "bad",
+                                     "hyperparameters": hp})
+            self.assertError(r, 400, "invalid_hyperparameter", "hyperparameters." + field,
+                             mentions=("hyperparameters." + field,), what=repr(hp))
+        self.assertError(post(MAIN, "/jobs", {"corpus_id": self.corpus, "model_name": "bad",
+                                              "hyperparameters": [1]}), 400,
+                         param="hyperparameters")
+        self.assertError(post(MAIN, "/jobs", {"corpus_id": 99999999, "model_name": "bad"}), 404,
+                         "corpus_not_found", "corpus_id")
+        for name in ("../evil", "", "a" * 65, ".hidden", "a/b", "spa ce"):
+            self.assertError(post(MAIN, "/jobs", {"corpus_id": self.corpus, "model_name": name}),
+                             400, param="model_name", what=repr(name))
+        self.assertError(post(MAIN, "/jobs", {"model_name": "x"}), 400, "missing_field",
+                         "corpus_id")
+        self.assertError(post(MAIN, "/jobs", {"corpus_id": self.corpus, "model_name": "x",
+                                              "extra": 1}), 400, "unknown_field", "extra")
+        self.assertError(get(MAIN, "/jobs/99999999"), 404, "job_not_found")
+        self.assertError(get(MAIN, "/jobs/99999999/events"), 404, "job_not_found")
+        self.assertError(post(MAIN, "/jobs/99999999/cancel"), 404, "job_not_found")
+        self.assertError(get(MAIN, "/jobs?status=bogus"), 400, param="status")
+
+    def test_lifecycle_with_events(self):
+        hp = dict(JOB_HP, epochs=3)
+        r = post(MAIN, "/jobs", {"corpus_id": self.corpus, "model_name": "tjob",
+                                 "hyperparameters": hp})
+        job = self.ok_json(r, 202)
+        self.assertEqual(job["status"], "queued")
+        self.assertEqual((job["corpus_id"], job["model_name"], job["attempts"]),
+                         (self.corpus, "tjob", 0))
+        self.assertEqual(job["hyperparameters"], hp)
+        jid = job["id"]
+        # the event stream, read as it arrives, with arrival times
+        got = {"chunks": []}
+
+        def reader():
+            conn = http.client.HTTPConnection("127.0.0.1", MAIN.port, timeout=300)
+            try:
+                conn.request("GET", "/jobs/%d/events" % jid)
+                resp = conn.getresponse()
+                got["status"], got["ctype"] = resp.status, resp.getheader("Content-Type")
+                while True:
+                    chunk = resp.read1(65536)
+                    if not chunk:
+                        break
+                    got["chunks"].append((time.monotonic(), chunk))
+            except Exception as e:  # reported below
+                got["error"] = repr(e)
+            finally:
+                conn.close()
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        done = wait_job(MAIN, jid, ("succeeded", "failed", "cancelled"), 360)
+        t.join(60)
+        self.assertFalse(t.is_alive(), "the event stream did not end after the job did")
+        self.assertNotIn("error", got)
+        self.assertEqual(done["status"], "succeeded", done)
+        self.assertEqual(done["attempts"], 1)
+        self.assertIsNone(done["error"])
+        self.assertEqual(done["progress"]["fraction"], 1)
+        for k in ("created_at", "started_at", "finished_at", "updated_at"):
+            self.assertRegex(done[k], ISO_TIME)
+        self.assertEqual([e["epoch"] for e in done["epochs"]], [1, 2, 3])
+        for e in done["epochs"]:
+            for k in ("train_loss", "val_loss", "seconds"):
+                self.assertIsInstance(e[k], (int, float), "epoch %s" % k)
+                self.assertTrue(math.isfinite(e[k]) and e[k] >= 0, e)
+            self.assertEqual(sorted(e["samples"]), ["0.2", "0.5", "1.0", "1.2"])
+            for s in e["samples"].values():
+                self.assertEqual(len(s), 20)
+        # events
+        self.assertEqual(got["status"], 200)
+        self.assertTrue(got["ctype"].startswith("text/event-stream"))
+        timeline, at = [], 0
+        for when, chunk in got["chunks"]:
+            at += len(chunk)
+            timeline.append((when, at))
+        body = b"".join(c for _, c in got["chunks"])
+        events = named_events(body)
+        names = [n for n, _ in events]
+        self.assertEqual(names[-1], "end", names)
+        self.assertEqual(names.count("end"), 1)
+        self.assertEqual(events[-1][1]["status"], "succeeded")
+        self.assertEqual([d["epoch"] for n, d in events if n == "epoch"], [1, 2, 3])
+        self.assertTrue(set(names) <= {"progress", "epoch", "end"}, names)
+        progress = [d for n, d in events if n == "progress"]
+        self.assertIn("running", [d["status"] for d in progress], "no progress while running")
+        # streamed as it ran: the first epoch event arrived in an earlier read than the end
+        first_epoch = body.index(b"event: epoch")
+        end_at = body.index(b"event: end")
+        t_epoch = next(w for w, a in timeline if a > first_epoch)
+        t_end = next(w for w, a in timeline if a > end_at)
+        self.assertLess(t_epoch, t_end, "every event came at once, at the end")
+        # the model is published, with the job's id, and serves
+        m = self.ok_json(get(MAIN, "/models/tjob"))
+        self.assertEqual(m["job_id"], jid)
+        self.assertEqual(m["corpus_sha256"], hashlib.sha256(JOB_TEXT.encode()).hexdigest())
+        g = self.ok_json(generate(MAIN, model="tjob", seed_text="The ", length=30))
+        self.assertEqual((len(g["text"]), g["mode"]), (30, "window"))
+        listed = self.ok_json(get(MAIN, "/jobs?status=succeeded"))["jobs"]
+        self.assertIn(jid, [j["id"] for j in listed])
+        self.assertError(post(MAIN, "/jobs/%d/cancel" % jid), 409, "conflict",
+                         what="cancelling a finished job")
+        print("  job %d: 3 epochs, %d events (%d progress), val loss %.3f" % (
+            jid, len(events), len(progress), done["epochs"][-1]["val_loss"]))
+
+    def test_cancel(self):
+        # max_seconds bounds the job if the cancel were lost
+        hp = dict(JOB_HP, epochs=1000, max_seconds=300)
+        jid = self.ok_json(post(MAIN, "/jobs", {"corpus_id": self.corpus, "model_name": "tcancel",
+                                                "hyperparameters": hp}), 202)["id"]
+        wait_for("job %d to run" % jid, lambda: (lambda j: j["status"] == "running" and
+                                                 j["progress"]["step"] > 0)(job_status(MAIN, jid)),
+                 120)
+        # a job queued behind it, cancelled before it starts
+        queued = self.ok_json(post(MAIN, "/jobs", {"corpus_id": self.corpus,
+                                                   "model_name": "tqueued"}), 202)["id"]
+        c = self.ok_json(post(MAIN, "/jobs/%d/cancel" % queued))
+        self.assertEqual(c["status"], "cancelled", "a queued job is cancelled at once")
+        c = self.ok_json(post(MAIN, "/jobs/%d/cancel" % jid))
+        self.assertTrue(c["cancel_requested"], c)
+        t0 = time.monotonic()
+        done = wait_job(MAIN, jid, ("cancelled", "failed", "succeeded"), 60)
+        self.assertEqual(done["status"], "cancelled", done)
+        print("  running job cancelled in %.2fs" % (time.monotonic() - t0))
+        self.assertError(post(MAIN, "/jobs/%d/cancel" % jid), 409, "conflict")
+        self.assertError(post(MAIN, "/jobs/%d/cancel" % queued), 409, "conflict")
+        self.assertError(get(MAIN, "/models/tcancel"), 404)
+        time.sleep(1.5)  # the worker is free: the cancelled queued job must not start
+        self.assertEqual(job_status(MAIN, queued)["status"], "cancelled")
+        self.assertEqual(job_status(MAIN, queued)["attempts"], 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# errors
+
+class T09Errors(E2E):
+    def test_malformed_json(self):
+        for body, pos in (('{"seed_text": "a",}', 18), ('{"a" 1}', 5),
+                          ('{"seed_text":"x", "length": tru}', 28)):
+            self.assertError(post(MAIN, "/generate", body,
+                                  headers={"Content-Type": "application/json"}), 400,
+                             "invalid_json", mentions=("byte %d" % pos,), what=body)
+        self.assertError(post(MAIN, "/generate", '{"seed_text":"x"} x',
+                              headers={"Content-Type": "application/json"}), 400, "invalid_json",
+                         mentions=("byte 18",))
+        self.assertError(post(MAIN, "/generate", "[1]",
+                              headers={"Content-Type": "application/json"}), 400, "invalid_json")
+        self.assertError(post(MAIN, "/generate", "", headers={"Content-Type": "application/json"}),
+                         400, "invalid_json")
+
+    def test_field_errors(self):
+        raw = {
+            '"temperature": 1e999': ("temperature", "out_of_range"),
+        }
+        for frag, (param, code) in raw.items():
+            r = post(MAIN, "/generate", '{"seed_text": "a", %s}' % frag,
+                     headers={"Content-Type": "application/json"})
+            self.assertError(r, 400, code, param, mentions=(param,), what=frag)
+        cases = [
+            ({"temperature": -1}, "temperature", "out_of_range"),
+            ({"temperature": "hot"}, "temperature", "invalid_type"),
+            ({"length": 0}, "length", "out_of_range"),
+            ({"length": MAIN_MAX_LENGTH + 1}, "length", "out_of_range"),
+            ({"length": 2.5}, "length", "invalid_type"),
+            ({"length": "10"}, "length", "invalid_type"),
+            ({"top_k": -1}, "top_k", "out_of_range"),
+            ({"top_p": 0}, "top_p", "out_of_range"),
+            ({"top_p": 1.5}, "top_p", "out_of_range"),
+            ({"seed": -1}, "seed", "out_of_range"),
+            ({"seed": 1.5}, "seed", "invalid_type"),
+            ({"stream": "yes"}, "stream", "invalid_type"),
+            ({"bogus": 1}, "bogus", "unknown_field"),
+            ({"stop": ""}, "stop", None),
+            ({"stop": 5}, "stop", "invalid_type"),
+            ({"stop": ["a"] * 17}, "stop", None),
+            ({"model": 5}, "model", "invalid_type"),
+            ({"seed_text": 5}, "seed_text", "invalid_type"),
+        ]
+        for patch, param, code in cases:
+            body = dict({"model": "seq", "seed_text": "The ", "length": 5}, **patch)
+            r = post(MAIN, "/generate", body)
+            e = self.assertError(r, 400, code, param, what=repr(patch))
+            self.assertIn(param, e["message"], "%r: the message does not name the field" % patch)
+        e = self.assertError(generate(MAIN, model="seq", seed_text="a",
+                                      length=MAIN_MAX_LENGTH + 1), 400)
+        self.assertIn(str(MAIN_MAX_LENGTH), e["message"], "the limit is named")
+
+    def test_routing(self):
+        self.assertError(get(MAIN, "/nope"), 404, "not_found")
+        self.assertError(get(MAIN, "/generate/extra"), 404, "not_found")
+        for method, path, allow in (("GET", "/generate", {"POST"}), ("PUT", "/generate", {"POST"}),
+                                    ("DELETE", "/healthz", {"GET"}),
+                                    ("POST", "/models/seq", {"GET", "DELETE"}),
+                                    ("PATCH", "/jobs/1", {"GET"})):
+            r = request(MAIN, method, path)
+            self.assertError(r, 405, "method_not_allowed", what="%s %s" % (method, path))
+            self.assertIn("allow", r.headers, "405 without an Allow header")
+            self.assertEqual({m.strip() for m in r.headers["allow"].split(",")}, allow,
+                             "%s %s" % (method, path))
+
+    def raw_head_only(self, path, headers):
+        """Sends only a request head announcing a body; the response, read until the server
+        closes the connection (it must, without waiting for the body)."""
+        head = ["POST %s HTTP/1.1" % path, "Host: 127.0.0.1", "Connection: close"]
+        head += ["%s: %s" % kv for kv in headers.items()]
+        buf = b""
+        with socket.create_connection(("127.0.0.1", MAIN.port), timeout=REQ_TIMEOUT) as sock:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        hdrs = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        return Resp(int(lines[0].split()[1]), hdrs, body)
+
+    def test_body_limit(self):
+        # an announced oversized body is refused before any of it is sent
+        for path, ctype in (("/corpora?name=big", "text/plain"), ("/generate", "application/json")):
+            r = self.raw_head_only(path, {"Content-Type": ctype,
+                                          "Content-Length": str(MAIN_MAX_BODY + 1)})
+            self.assertError(r, 413, "body_too_large", mentions=(str(MAIN_MAX_BODY),), what=path)
+        # curl sends Expect: 100-continue for large bodies: the answer is 413, not 100
+        r = self.raw_head_only("/corpora?name=big", {"Content-Type": "text/plain",
+                                                     "Content-Length": str(50 * MAIN_MAX_BODY),
+                                                     "Expect": "100-continue"})
+        self.assertError(r, 413, "body_too_large", what="Expect: 100-continue")
+        # a chunked body (no Content-Length) is cut off once it passes the limit
+        big = b"a" * (MAIN_MAX_BODY + 1)
+        self.assertError(post(MAIN, "/corpora?name=big", big, chunked=True,
+                              headers={"Content-Type": "text/plain"}), 413, "body_too_large",
+                         what="a chunked body")
+        # exactly at the limit is accepted, whichever way it is sent
+        for chunked in (False, True):
+            ok = post(MAIN, "/corpora?name=limit", b"ab" * (MAIN_MAX_BODY // 2), chunked=chunked,
+                      headers={"Content-Type": "text/plain"})
+            self.assertStatus(ok, 201, "a body of exactly --max-body (chunked %s)" % chunked)
+            self.assertEqual(ok.json()["bytes"], MAIN_MAX_BODY)
+            request(MAIN, "DELETE", "/corpora/%d" % ok.json()["id"])
+        self.assertStatus(get(MAIN, "/healthz"), 200)
+
+    def test_unsupported_media_type(self):
+        self.assertError(post(MAIN, "/generate", '{"seed_text": "a"}',
+                              headers={"Content-Type": "text/plain"}), 415,
+                         "unsupported_media_type")
+        self.assertError(post(MAIN, "/v1/completions", '{"prompt": "a"}',
+                              headers={"Content-Type": "text/html"}), 415)
+
+
+# ------------------------------------------------------------------------------------------------
+# CORS
+
+class T10Cors(E2E):
+    def test_default_origin(self):
+        for r in (get(MAIN, "/healthz"), get(MAIN, "/nope"),
+                  generate(MAIN, model="seq", seed_text="a", length=3),
+                  generate(MAIN, model="seq", seed_text="a", length=3, stream=True)):
+            self.assertEqual(r.headers.get("access-control-allow-origin"), "*", r)
+            self.assertNotIn("origin", r.headers.get("vary", "").lower())
+        r = request(MAIN, "OPTIONS", "/generate", headers={
+            "Origin": "https://x.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type"})
+        self.assertStatus(r, 204)
+        methods = {m.strip() for m in r.headers["access-control-allow-methods"].split(",")}
+        self.assertLessEqual({"POST", "OPTIONS"}, methods)
+        hdrs = {h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")}
+        self.assertLessEqual({"authorization", "content-type"}, hdrs)
+        self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
+        self.assertEqual(r.body, b"")
+        r = request(MAIN, "OPTIONS", "/models/seq")
+        self.assertStatus(r, 204)
+        self.assertLessEqual({"GET", "DELETE", "OPTIONS"},
+                             {m.strip() for m in r.headers["access-control-allow-methods"].split(",")})
+        self.assertStatus(request(MAIN, "OPTIONS", "/nope"), 404)
+
+
+# ------------------------------------------------------------------------------------------------
+# API keys, configuration by flags and by environment
+
+class T11Auth(E2E):
+    @classmethod
+    def setUpClass(cls):
+        cls.flags = Server("auth", MODELS_DIR, os.path.join(TMP, "auth.db"),
+                           ["--api-key", API_KEY, "--cors-origin", CORS_ORIGIN]).start()
+        cls.env = Server("authenv", MODELS_DIR, os.path.join(TMP, "authenv.db"),
+                         ["--default-model", "zh"],
+                         env={"LSTMGEN_API_KEY": ENV_API_KEY, "LSTMGEN_AUTH_GENERATE": "1",
+                              "LSTMGEN_MAX_LENGTH": "50", "LSTMGEN_CORS_ORIGIN": ENV_CORS_ORIGIN,
+                              "LSTMGEN_DEFAULT_MODEL": "win"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in (cls.flags, cls.env):
+            rc, _ = s.terminate()
+            assert rc == 0, "server %s exited %r on SIGTERM" % (s.name, rc)
+
+    def test_mutating_endpoints_need_the_key(self):
+        s = self.flags
+        calls = [  # method, path, body, headers, status with the key
+            ("POST", "/corpora?name=k", "hello world", {"Content-Type": "text/plain"}, 201),
+            ("POST", "/jobs", {"corpus_id": 99999, "model_name": "x"}, {}, 404),
+            ("DELETE", "/models/x", None, {}, 404),
+            ("POST", "/jobs/1/cancel", None, {}, 404),
+            ("DELETE", "/corpora/99999", None, {}, 404),
+        ]
+        for method, path, body, headers, want in calls:
+            what = "%s %s" % (method, path)
+            for auth in (None, "Bearer wrong", "Bearer " + API_KEY + "x", "Bearer",
+                         "Basic " + API_KEY, "bearer" + API_KEY):
+                h = dict(headers)
+                if auth:
+                    h["Authorization"] = auth
+                r = request(s, method, path, body, headers=h)
+                self.assertError(r, 401, "unauthorized", what="%s with %r" % (what, auth))
+                self.assertEqual(r.headers.get("www-authenticate"), "Bearer")
+                self.assertEqual(r.headers.get("access-control-allow-origin"), CORS_ORIGIN)
+            r = request(s, method, path, body,
+                        headers=dict(headers, Authorization="Bearer " + API_KEY))
+            self.assertStatus(r, want, what + " with the key")
+
+    def test_generation_and_reads_stay_open(self):
+        s = self.flags
+        self.assertStatus(generate(s, model="seq", seed_text="The ", length=5), 200)
+        self.assertStatus(post(s, "/v1/completions", {"model": "seq", "prompt": "a",
+                                                      "max_tokens": 3}), 200)
+        self.assertError(request(s, "DELETE", "/generations/gen-1"), 404, "generation_not_found")
+        for path in ("/models", "/models/seq", "/v1/models", "/corpora", "/jobs", "/metrics",
+                     "/healthz", "/readyz", "/openapi.json"):
+            self.assertStatus(get(s, path), 200, path)
+
+    def test_cors_configured_origin(self):
+        s = self.flags
+        r = get(s, "/healthz")
+        self.assertEqual(r.headers.get("access-control-allow-origin"), CORS_ORIGIN)
+        self.assertIn("origin", r.headers.get("vary", "").lower())
+        r = request(s, "OPTIONS", "/corpora", headers={"Origin": CORS_ORIGIN,
+                                                       "Access-Control-Request-Method": "POST"})
+        self.assertStatus(r, 204, "a preflight needs no key")
+        self.assertEqual(r.headers.get("access-control-allow-origin"), CORS_ORIGIN)
+        self.assertIn("origin", r.headers.get("vary", "").lower())
+
+    def test_environment_configuration(self):
+        s = self.env
+        self.assertError(generate(s, seed_text="", length=5), 401, "unauthorized",
+                         what="LSTMGEN_AUTH_GENERATE=1")
+        self.assertError(post(s, "/v1/completions", {"prompt": "", "max_tokens": 3}), 401)
+        self.assertError(request(s, "DELETE", "/generations/gen-1"), 401)
+        self.assertError(request(s, "POST", "/generate", {"seed_text": "", "length": 5},
+                                 headers={"Authorization": "Bearer " + API_KEY}), 401,
+                         what="the other server's key")
+        key = {"Authorization": "Bearer " + ENV_API_KEY}
+        b = self.ok_json(request(s, "POST", "/generate", {"seed_text": "", "length": 50},
+                                 headers=key))
+        self.assertEqual(b["model"], "zh", "--default-model wins over LSTMGEN_DEFAULT_MODEL")
+        self.assertError(request(s, "POST", "/generate", {"seed_text": "", "length": 51},
+                                 headers=key), 400, "out_of_range", "length",
+                         mentions=("50",), what="LSTMGEN_MAX_LENGTH=50")
+        self.assertStatus(get(s, "/models"), 200, "reads stay open")
+        self.assertEqual(get(s, "/healthz").headers.get("access-control-allow-origin"),
+                         ENV_CORS_ORIGIN)
+        self.assertError(request(s, "DELETE", "/models/x"), 401)
+        self.assertError(request(s, "DELETE", "/models/x", headers=key), 404)
+
+
+# ------------------------------------------------------------------------------------------------
+# overload
+
+class T12Busy(E2E):
+    def test_503_with_retry_after(self):
+        s = Server("busy", MODELS_DIR, os.path.join(TMP, "busy.db"),
+                   ["--max-concurrent", 1, "--gen-threads", 1, "--max-length",
+                    MAIN_MAX_LENGTH]).start()
+        try:
+            long_gen = RawStream(s, "POST", "/generate", dict(LONG_WINDOW, stream=True))
+            self.assertEqual(long_gen.status, 200)
+            long_gen.read_until(b"data: ")
+            r = generate(s, model="seq", seed_text="The ", length=5)
+            self.assertError(r, 503, "overloaded", what="a second generation")
+            self.assertEqual(r.json()["error"]["type"], "overloaded_error")
+            self.assertRegex(r.headers.get("retry-after", ""), r"^[1-9][0-9]*$")
+            r = post(s, "/v1/completions", {"model": "seq", "prompt": "a", "max_tokens": 3})
+            self.assertError(r, 503)
+            self.assertIn("retry-after", r.headers)
+            r = generate(s, model="seq", seed_text="The ", length=5, stream=True)
+            self.assertError(r, 503, what="a second, streamed generation")
+            self.assertStatus(get(s, "/healthz"), 200, "other endpoints still answer")
+            long_gen.close()
+            wait_for("the long generation to stop", lambda: active_generations(s) == 0, 20)
+            self.assertStatus(generate(s, model="seq", seed_text="The ", length=5), 200,
+                              "after the long one ended")
+        finally:
+            rc, _ = s.terminate()
+        self.assertEqual(rc, 0, "busy server exit code")
+
+
+# ------------------------------------------------------------------------------------------------
+# concurrency and measurements
+
+class T13Concurrency(E2E):
+    def test_32_concurrent_clients(self):
+        bodies = [dict(model="seq" if i % 2 == 0 else "win", seed_text="The ", length=150,
+                       seed=1000 + i, temperature=0.8) for i in range(32)]
+        results = [None] * 32
+        barrier = threading.Barrier(32)
+
+        def client(i):
+            try:
+                barrier.wait(30)
+                results[i] = generate(MAIN, **bodies[i])
+            except Exception as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(REQ_TIMEOUT * 2)
+        for i, r in enumerate(results):
+            self.assertIsInstance(r, Resp, "client %d: %r" % (i, r))
+            self.assertStatus(r, 200, "client %d" % i)
+        texts = [r.json()["text"] for r in results]
+        self.assertEqual(len(set(texts)), 32, "different seeds gave equal texts")
+        for i, body in enumerate(bodies):
+            alone = self.ok_json(generate(MAIN, **body))["text"]
+            self.assertEqual(texts[i], alone, "client %d: concurrent result != alone" % i)
+
+    def test_throughput_and_memory(self):
+        duration, clients = 5.0, 32
+        lat, errors, lock = [], [], threading.Lock()
+        stop_at = [0.0]
+        barrier = threading.Barrier(clients + 1)
+
+        def client(i):
+            conn = http.client.HTTPConnection("127.0.0.1", MAIN.port, timeout=REQ_TIMEOUT)
+            body = json.dumps({"model": "seq", "seed_text": "The ", "length": 200})
+            mine, seq = [], 0
+            barrier.wait(30)
+            try:
+                while time.monotonic() < stop_at[0]:
+                    t0 = time.monotonic()
+                    conn.request("POST", "/generate", body=body,
+                                 headers={"Content-Type": "application/json"})
+                    r = conn.getresponse()
+                    data = r.read()
+                    mine.append(time.monotonic() - t0)
+                    if r.status != 200 or len(json.loads(data)["text"]) != 200:
+                        raise AssertionError("HTTP %d %r" % (r.status, data[:200]))
+                    seq += 1
+            except Exception as e:
+                with lock:
+                    errors.append(repr(e))
+            finally:
+                conn.close()
+                with lock:
+                    lat.extend(mine)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        t0 = time.monotonic()
+        stop_at[0] = t0 + duration
+        barrier.wait(30)
+        for t in threads:
+            t.join(REQ_TIMEOUT * 2)
+        elapsed = time.monotonic() - t0
+        self.assertEqual(errors, [], "errors under load")
+        lat.sort()
+        n = len(lat)
+        self.assertGreater(n, 0)
+
+        def pct(p):
+            return lat[min(n - 1, int(math.ceil(p / 100.0 * n)) - 1)] * 1000
+
+        rss = MAIN.rss_kib()
+        build = "ASan+UBSan" if SANITIZED else "release"
+        print("\n  BENCH (%s build, %d cores): POST /generate length 200, model seq (1x48), "
+              "%d concurrent clients, %.1fs:" % (build, os.cpu_count(), clients, elapsed))
+        print("  BENCH   %d requests, %.1f requests/s, %.0f characters/s" % (
+            n, n / elapsed, n * 200 / elapsed))
+        print("  BENCH   latency p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (pct(50), pct(99),
+                                                                          lat[-1] * 1000))
+        print("  BENCH   server RSS (VmRSS) %.1f MiB with %d models loaded" % (
+            rss / 1024.0, len(self.ok_json(get(MAIN, "/models"))["models"])))
+
+
+# ------------------------------------------------------------------------------------------------
+# crash safety and graceful shutdown
+
+class T14CrashSafety(E2E):
+    def test_kill9_mid_job_resumes(self):
+        d = os.path.join(TMP, "crash")
+        os.makedirs(d)
+        s = Server("crash", os.path.join(d, "models"), os.path.join(d, "db.sqlite")).start()
+        corpus = add_corpus(s, "crash", JOB_TEXT)
+        hp = dict(JOB_HP, epochs=6)
+        jid = self.ok_json(post(s, "/jobs", {"corpus_id": corpus, "model_name": "crashed",
+                                             "hyperparameters": hp}), 202)["id"]
+        before = wait_for("the first epoch", lambda: (lambda j: j if j["epochs"] else None)(
+            job_status(s, jid)), 180, 0.02)
+        s.kill9()
+        self.assertEqual(before["status"], "running")
+        self.assertLess(len(before["epochs"]), 6, "the job ended before the kill")
+        self.assertFalse(os.path.exists(os.path.join(d, "models", "crashed.safetensors")))
+        t_restart = time.monotonic()
+        s.start()
+        self.assertIn("1 interrupted job(s) queued again", s.log())
+        seen = []
+
+        def poll():
+            j = job_status(s, jid)
+            seen.append((j["status"], j["attempts"]))
+            return j if j["status"] in ("succeeded", "failed", "cancelled") else None
+
+        done = wait_for("the resumed job to finish", poll, 300, 0.05)
+        self.assertEqual(done["status"], "succeeded", done)
+        self.assertEqual(done["attempts"], 2)
+        self.assertIn(("running", 2), seen, "never seen running again after the restart: %r"
+                      % sorted(set(seen)))
+        self.assertNotIn(("running", 1), seen, "still marked as the dead server's run")
+        self.assertEqual([e["epoch"] for e in done["epochs"]], list(range(1, 7)))
+        for e0 in before["epochs"]:  # epochs done before the kill are not run again
+            e1 = done["epochs"][e0["epoch"] - 1]
+            self.assertEqual((e1["train_loss"], e1["seconds"]), (e0["train_loss"], e0["seconds"]),
+                             "epoch %d was trained again" % e0["epoch"])
+        m = self.ok_json(get(s, "/models/crashed"))
+        self.assertEqual(m["job_id"], jid)
+        self.assertStatus(generate(s, model="crashed", seed_text="The ", length=20), 200)
+        self.assertEqual(self.ok_json(get(s, "/jobs?status=running"))["jobs"], [],
+                         "a job is left running")
+        samples, _ = metrics(s)
+        self.assertEqual(metric(samples, "lstmgen_jobs", status="running"), 0)
+        self.assertEqual(metric(samples, "lstmgen_jobs", status="succeeded"), 1)
+        print("  killed after %d of 6 epochs; resumed and finished %.1fs after the restart" % (
+            len(before["epochs"]), time.monotonic() - t_restart))
+        rc, _ = s.terminate()
+        self.assertEqual(rc, 0)
+
+
+class T15GracefulShutdown(E2E):
+    def test_sigterm_mid_job(self):
+        d = os.path.join(TMP, "graceful")
+        os.makedirs(d)
+        s = Server("graceful", os.path.join(d, "models"), os.path.join(d, "db.sqlite")).start()
+        corpus = add_corpus(s, "graceful", JOB_TEXT)
+        hp = dict(JOB_HP, epochs=4)
+        jid = self.ok_json(post(s, "/jobs", {"corpus_id": corpus, "model_name": "graceful",
+                                             "hyperparameters": hp}), 202)["id"]
+        wait_for("the job to run", lambda: (lambda j: j["status"] == "running" and
+                                            j["progress"]["step"] > 0)(job_status(s, jid)), 120,
+                 0.02)
+        rc, secs = s.terminate(timeout=30)
+        self.assertEqual(rc, 0, "exit status after SIGTERM")
+        self.assertLess(secs, 10, "SIGTERM took %.1fs" % secs)
+        log = s.log()
+        self.assertIn("SIGTERM: stopping", log)
+        self.assertIn("stopped after", log)
+        print("  SIGTERM with a job running: exit 0 after %.2fs" % secs)
+        s.start()
+        self.assertNotIn("interrupted job", s.log(), "a graceful stop leaves nothing 'running'")
+        done = wait_job(s, jid, ("succeeded", "failed", "cancelled"), 300)
+        self.assertEqual(done["status"], "succeeded", done)
+        self.assertEqual(done["attempts"], 2, "the job did not run a second time")
+        self.assertEqual([e["epoch"] for e in done["epochs"]], [1, 2, 3, 4])
+        self.assertEqual(self.ok_json(get(s, "/models/graceful"))["job_id"], jid)
+        rc, _ = s.terminate()
+        self.assertEqual(rc, 0)
+
+    def test_sigterm_mid_generation(self):
+        s = Server("stopgen", MODELS_DIR, os.path.join(TMP, "stopgen.db"),
+                   ["--max-length", MAIN_MAX_LENGTH]).start()
+        stream = RawStream(s, "POST", "/generate", dict(LONG_WINDOW, stream=True))
+        stream.read_until(b"data: ")
+        plain = send_raw(s, dict(LONG_WINDOW, seed=2), close=True)  # a non-streamed one
+        wait_for("both generations to run", lambda: active_generations(s) == 2, 20)
+        keep = http.client.HTTPConnection("127.0.0.1", s.port, timeout=REQ_TIMEOUT)
+        keep.request("GET", "/healthz")
+        keep.getresponse().read()  # an idle keep-alive connection
+        got = {}
+
+        def reader(name, sock_reader):  # clients that keep reading while the server stops
+            try:
+                got[name] = sock_reader()
+            except Exception as e:
+                got[name + "_error"] = repr(e)
+
+        threads = [threading.Thread(target=reader, args=("stream", lambda: stream.read_to_end(60)),
+                                    daemon=True),
+                   threading.Thread(target=reader, args=("plain", lambda: read_all(plain)),
+                                    daemon=True)]
+        for t in threads:
+            t.start()
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        keep.request("GET", "/readyz")  # a request on the open connection while stopping
+        r = keep.getresponse()
+        body = r.read()
+        keep.close()
+        self.assertEqual(r.status, 503, "a request while stopping: %r" % body)
+        self.assertIn("retry-after", {k.lower() for k, _ in r.getheaders()})
+        rc = s.proc.wait(30)
+        secs = time.monotonic() - t0
+        self.assertEqual(rc, 0, "exit status after SIGTERM")
+        self.assertLess(secs, 10, "SIGTERM took %.1fs" % secs)
+        for t in threads:
+            t.join(60)
+        stream.close()
+        plain.close()
+        self.assertFalse([k for k in got if k.endswith("_error")], got)
+        self.assertTrue(stream.raw.endswith(b"0\r\n\r\n"), "the stream was cut off, not ended: "
+                        "%r" % stream.raw[-200:])
+        final = data_events(got["stream"])[-1][1]
+        self.assertEqual(final.get("finish_reason"), "cancelled",
+                         "the open stream ends with a final event: %r" % final)
+        head, _, body = got["plain"].partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), "plain generation: %r" % head[:200])
+        b = json.loads(body)
+        self.assertEqual(b["finish_reason"], "cancelled", "plain generation cut short: %r"
+                         % {k: v for k, v in b.items() if k != "text"})
+        self.assertEqual(len(b["text"]), b["usage"]["generated_chars"])
+        self.assertLess(b["usage"]["generated_chars"], MAIN_MAX_LENGTH)
+        print("  SIGTERM with two generations running: both ended, exit 0 after %.2fs" % secs)
+
+
+class T99CleanExit(E2E):
+    def test_main_server_exits_cleanly(self):
+        rc, secs = MAIN.terminate()
+        self.assertEqual(rc, 0, "main server exit status after SIGTERM")
+        self.assertLess(secs, 10)
+
+    def test_no_sanitizer_reports(self):
+        bad = {}
+        for s in SERVERS:
+            for i in range(len(s.logs)):
+                found = sanitizer_reports(s.log(i))
+                if found:
+                    bad[s.logs[i]] = found[:5]
+        self.assertEqual(bad, {}, "sanitizer reports in server logs")
+
+
+# ------------------------------------------------------------------------------------------------
+
+def main():
+    global LSTMGEN, TMP, SANITIZED
+    if len(sys.argv) < 2:
+        sys.stderr.write("usage: test_http.py LSTMGEN [unittest names...]\n")
+        return 2
+    LSTMGEN = os.path.abspath(sys.argv[1])
+    with open(LSTMGEN, "rb") as f:
+        SANITIZED = b"__asan_init" in f.read()
+    TMP = tempfile.mkdtemp(prefix="lstmgen-e2e-")
+    print("e2e: %s (%s), work dir %s" % (LSTMGEN, "ASan+UBSan" if SANITIZED else "release", TMP))
+    loader = unittest.TestLoader()
+    module = sys.modules[__name__]
+    if len(sys.argv) > 2:
+        suite = loader.loadTestsFromNames(sys.argv[2:], module)
+    else:
+        classes = sorted((c for c in vars(module).values() if isinstance(c, type) and
+                          issubclass(c, E2E) and c is not E2E), key=lambda c: c.__name__)
+        suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in classes)
+    t0 = time.monotonic()
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout, buffer=False).run(suite)
+    kill_all()
+    failed = len(result.failures) + len(result.errors)
+    passed = result.testsRun - failed - len(result.skipped)
+    print("e2e: %.1fs" % (time.monotonic() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    if failed == 0:
+        shutil.rmtree(TMP, ignore_errors=True)
+    else:
+        print("e2e: logs kept in %s" % TMP)
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
