@@ -3,6 +3,7 @@
 
 #include "checkpoint.h"
 #include "err.h"
+#include "fsutil.h"
 #include "jobopts.h"
 #include "metrics.h"
 #include "registry.h"
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,21 +39,6 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int mkdir_p(const char *path)
-{
-    char buf[4200];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 // ----------------------------------------------------------------------------
@@ -122,7 +107,7 @@ static int publish(app *a, const char *trained, const char *name, int64_t job_id
     char id[32], path[4200];
     snprintf(id, sizeof id, "%lld", (long long)job_id);
     rc = model_meta_set(m, "job_id", id);
-    if (rc == 0 && mkdir_p(registry_dir(a->models)) != 0)
+    if (rc == 0 && fs_mkdirs(registry_dir(a->models)) != 0)
         rc = core_errf(err, errlen, CORE_EIO, "cannot create %s: %s", registry_dir(a->models),
                        strerror(errno));
     registry_write_path(a->models, name, path, sizeof path);
@@ -157,7 +142,7 @@ static void run_job(job_worker *w, store_job *job)
     snprintf(dir, sizeof dir, "%s/%lld", a->jobs_dir, (long long)job->id);
     snprintf(out, sizeof out, "%s/model.safetensors", dir);
     train_latest_path(latest, sizeof latest, out);
-    if (rc == 0 && mkdir_p(dir) != 0)
+    if (rc == 0 && fs_mkdirs(dir) != 0)
         rc = core_errf(err, sizeof err, CORE_EIO, "cannot create %s: %s", dir, strerror(errno));
     if (rc) {
         store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);

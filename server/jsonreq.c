@@ -2,12 +2,8 @@
 #include "jsonreq.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 cJSON *json_body_or_reply(request *r)
 {
@@ -182,21 +178,4 @@ int json_seed_or_reply(request *r, const cJSON *obj, const char *name, uint64_t 
         *given = 1;
     }
     return 0;
-}
-
-uint64_t json_fresh_seed(void)
-{
-    uint64_t s = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (f) {
-        if (fread(&s, sizeof s, 1, f) != 1)
-            s = 0;
-        fclose(f);
-    }
-    if (!s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
-    }
-    return s >> 11; /* 53 bits: exact as a JSON number */
 }

@@ -31,7 +31,4 @@ int json_strings_or_reply(request *r, const cJSON *obj, const char *field, const
 /* A seed: an integer in [0, 2^53] (exact in JSON). */
 int json_seed_or_reply(request *r, const cJSON *obj, const char *field, uint64_t *out, int *given);
 
-/* A fresh random 53-bit seed. */
-uint64_t json_fresh_seed(void);
-
 #endif

@@ -8,6 +8,7 @@
 #include "gen.h"
 #include "jsonreq.h"
 #include "metrics.h"
+#include "rng.h"
 #include "score.h"
 #include "serve.h"
 #include "utf8.h"
@@ -245,7 +246,7 @@ int route_generate(request *r)
         free(cps);
     }
     if (!seed_given)
-        seed = json_fresh_seed();
+        seed = rng_fresh_seed();
     loaded_model *lm;
     if (model_acquire_or_reply(r, model, &lm))
         goto out;
@@ -560,7 +561,7 @@ int route_completions(request *r)
         goto out;
     }
     if (!seed_given)
-        seed = json_fresh_seed();
+        seed = rng_fresh_seed();
     loaded_model *lm;
     if (model_acquire_or_reply(r, model, &lm))
         goto out;
@@ -578,7 +579,7 @@ int route_completions(request *r)
     c->a = a;
     c->created = (long long)time(NULL);
     snprintf(c->model, sizeof c->model, "%s", lm->name);
-    snprintf(c->id, sizeof c->id, "cmpl-%016llx", (unsigned long long)json_fresh_seed());
+    snprintf(c->id, sizeof c->id, "cmpl-%016llx", (unsigned long long)rng_fresh_seed());
     int choices = (int)n;
     /* every choice holds its own model reference */
     loaded_model *refs[MAX_CHOICES];

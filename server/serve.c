@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "fsutil.h"
 #include "gen.h"
 #include "jobs.h"
 #include "metrics.h"
@@ -19,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,20 +63,6 @@ int model_acquire_or_reply(request *r, const char *name, loaded_model **out)
     return 0;
 }
 
-static int mkdirs(const char *path)
-{
-    char buf[CONFIG_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static double now_mono(void)
 {
     struct timespec ts;
@@ -104,7 +90,7 @@ int serve_main(int argc, char **argv)
     char writable[CONFIG_PATH_MAX];
     snprintf(writable, sizeof writable, "%.*s", (int)strcspn(a.cfg.models_dir, ":"),
              a.cfg.models_dir);
-    if (mkdirs(writable) != 0) {
+    if (fs_mkdirs(writable) != 0) {
         fprintf(stderr, "lstmgen serve: cannot create the models directory %s: %s\n", writable,
                 strerror(errno));
         return 1;

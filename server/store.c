@@ -109,19 +109,6 @@ static const char *const job_status_names[STORE_JOB_NSTATUS] = {
 
 // ---- errors
 
-/* core_errf's twin: store links without core's objects. */
-__attribute__((format(printf, 4, 5)))
-static int errf(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 const char *store_strerror(int code)
 {
     switch (code) {
@@ -169,13 +156,13 @@ static const char *sqlite_msg(sqlite3 *db, int rc)
 /* Must run before anything else touches the connection, so the message is still rc's. */
 static int sql_err(store *s, int rc, const char *what, char *err, size_t errlen)
 {
-    return errf(err, errlen, code_from_sqlite(rc), "database error while %s: %s", what,
+    return core_errf(err, errlen, code_from_sqlite(rc), "database error while %s: %s", what,
                 sqlite_msg(s->db, rc));
 }
 
 static int oom(char *err, size_t errlen, const char *what)
 {
-    return errf(err, errlen, CORE_ENOMEM, "out of memory while %s", what);
+    return core_errf(err, errlen, CORE_ENOMEM, "out of memory while %s", what);
 }
 
 // ---- small helpers (all called with the mutex held)
@@ -282,11 +269,11 @@ static int job_status_locked(store *s, int64_t id, store_job_status *status, cha
     }
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        rc = errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
     } else if (rc != SQLITE_ROW) {
         rc = sql_err(s, rc, what, err, errlen);
     } else if (job_status_from_text(sqlite3_column_text(st, 0), status) != 0) {
-        rc = errf(err, errlen, CORE_EFORMAT, "job %lld has an unknown status", (long long)id);
+        rc = core_errf(err, errlen, CORE_EFORMAT, "job %lld has an unknown status", (long long)id);
     } else {
         rc = 0;
     }
@@ -303,8 +290,8 @@ static int not_running_err(store *s, int64_t id, char *err, size_t errlen)
     if (rc)
         return rc;
     if (status == STORE_JOB_RUNNING) /* only a racing writer in another process gets here */
-        return errf(err, errlen, STORE_EBUSY, "job %lld changed concurrently", (long long)id);
-    return errf(err, errlen, STORE_ECONFLICT, "job %lld is %s, not running", (long long)id,
+        return core_errf(err, errlen, STORE_EBUSY, "job %lld changed concurrently", (long long)id);
+    return core_errf(err, errlen, STORE_ECONFLICT, "job %lld is %s, not running", (long long)id,
                 job_status_names[status]);
 }
 
@@ -399,7 +386,7 @@ static int job_row(sqlite3_stmt *st, void *dst, char *err, size_t errlen)
     }
     if (job_status_from_text(sqlite3_column_text(st, 4), &j.status) != 0) {
         store_job_deinit(&j);
-        return errf(err, errlen, CORE_EFORMAT, "job %lld has an unknown status", (long long)j.id);
+        return core_errf(err, errlen, CORE_EFORMAT, "job %lld has an unknown status", (long long)j.id);
     }
     j.cancel_requested = sqlite3_column_int(st, 6) != 0;
     j.progress.epoch = sqlite3_column_int64(st, 7);
@@ -495,10 +482,10 @@ static int check_dir(const char *path, char *err, size_t errlen)
     const char *dir = dirname(copy); /* may point into copy */
     int rc = 0;
     if (stat(dir, &sb) != 0)
-        rc = errf(err, errlen, CORE_EIO, "cannot create database %s: directory %s: %s", path, dir,
+        rc = core_errf(err, errlen, CORE_EIO, "cannot create database %s: directory %s: %s", path, dir,
                   strerror(errno));
     else if (!S_ISDIR(sb.st_mode))
-        rc = errf(err, errlen, CORE_EIO, "cannot create database %s: %s is not a directory",
+        rc = core_errf(err, errlen, CORE_EIO, "cannot create database %s: %s is not a directory",
                   path, dir);
     free(copy);
     return rc;
@@ -508,7 +495,7 @@ static int open_err(store *s, int rc, const char *path, const char *what, char *
                     size_t errlen)
 {
     int sys = s->db ? sqlite3_system_errno(s->db) : 0;
-    return errf(err, errlen, code_from_sqlite(rc), "cannot open database %s: %s: %s%s%s%s", path,
+    return core_errf(err, errlen, code_from_sqlite(rc), "cannot open database %s: %s: %s%s%s%s", path,
                 what, sqlite_msg(s->db, rc), sys ? " (" : "", sys ? strerror(sys) : "",
                 sys ? ")" : "");
 }
@@ -525,7 +512,7 @@ static int pragma_text(store *s, const char *sql, char *buf, size_t size, const 
         col_buf(st, 0, buf, size);
         rc = 0;
     } else if (rc == SQLITE_DONE) {
-        rc = errf(err, errlen, CORE_EIO, "cannot open database %s: %s returned nothing", path,
+        rc = core_errf(err, errlen, CORE_EIO, "cannot open database %s: %s returned nothing", path,
                   sql);
     } else {
         rc = open_err(s, rc, path, sql, err, errlen);
@@ -560,7 +547,7 @@ static int configure(store *s, const char *path, char *err, size_t errlen)
         if (rc)
             return rc;
         if (strcmp(got, want[i]) != 0)
-            return errf(err, errlen, CORE_EIO, "cannot open database %s: %s did not take (%s)",
+            return core_errf(err, errlen, CORE_EIO, "cannot open database %s: %s did not take (%s)",
                         path, pragmas[i], got);
     }
     return 0;
@@ -575,7 +562,7 @@ static int read_version(store *s, const char *path, long *version, char *err, si
         return rc;
     long v = strtol(buf, NULL, 10);
     if (v < 0 || v > STORE_SCHEMA_VERSION)
-        return errf(err, errlen, CORE_EFORMAT,
+        return core_errf(err, errlen, CORE_EFORMAT,
                     "cannot open database %s: its schema version is %ld, but this build knows "
                     "versions up to %d (was it written by a newer lstmgen?)",
                     path, v, STORE_SCHEMA_VERSION);
@@ -617,10 +604,10 @@ static int migrate(store *s, const char *path, char *err, size_t errlen)
 int store_open(store **out, const char *path, char *err, size_t errlen)
 {
     if (!out || !path || !*path)
-        return errf(err, errlen, CORE_EINVAL, "store_open: no database path");
+        return core_errf(err, errlen, CORE_EINVAL, "store_open: no database path");
     /* NOMUTEX below relies on SQLite's global state being thread-safe. */
     if (!sqlite3_threadsafe())
-        return errf(err, errlen, CORE_EINVAL, "libsqlite3 was built without thread support");
+        return core_errf(err, errlen, CORE_EINVAL, "libsqlite3 was built without thread support");
     int rc = check_dir(path, err, errlen);
     if (rc)
         return rc;
@@ -628,7 +615,7 @@ int store_open(store **out, const char *path, char *err, size_t errlen)
     if (!s)
         return oom(err, errlen, "opening the database");
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
-        rc = errf(err, errlen, CORE_ENOMEM, "cannot create a mutex for database %s", path);
+        rc = core_errf(err, errlen, CORE_ENOMEM, "cannot create a mutex for database %s", path);
         goto fail_mutex;
     }
     rc = sqlite3_open_v2(path, &s->db,
@@ -723,7 +710,7 @@ static int get_corpus_locked(store *s, store_corpus *out, int64_t id, int with_t
     if (rc == SQLITE_ROW)
         rc = corpus_row(st, out, err, errlen);
     else if (rc == SQLITE_DONE)
-        rc = errf(err, errlen, STORE_ENOTFOUND, "corpus %lld not found", (long long)id);
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "corpus %lld not found", (long long)id);
     else
         rc = sql_err(s, rc, what, err, errlen);
 done:
@@ -736,14 +723,14 @@ int store_add_corpus(store *s, store_corpus *out, const char *name, const char *
                      size_t errlen)
 {
     if (!s || !out || !name || (!text && len))
-        return errf(err, errlen, CORE_EINVAL, "store_add_corpus: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_add_corpus: NULL argument");
     if (len > (size_t)INT64_MAX || chars < 0 || (uint64_t)chars > len || distinct_chars < 0 ||
         distinct_chars > chars)
-        return errf(err, errlen, CORE_EINVAL,
+        return core_errf(err, errlen, CORE_EINVAL,
                     "corpus statistics are inconsistent: %zu bytes, %lld chars, %lld distinct",
                     len, (long long)chars, (long long)distinct_chars);
     if (!is_sha256_hex(sha256))
-        return errf(err, errlen, CORE_EINVAL, "corpus sha256 is not 64 lowercase hex digits");
+        return core_errf(err, errlen, CORE_EINVAL, "corpus sha256 is not 64 lowercase hex digits");
 
     const char *what = "storing a corpus";
     /* Our copy of the name is made first, so a failed allocation cannot follow a stored row. */
@@ -791,7 +778,7 @@ int store_get_corpus(store *s, store_corpus *out, int64_t id, int with_text, cha
                      size_t errlen)
 {
     if (!s || !out)
-        return errf(err, errlen, CORE_EINVAL, "store_get_corpus: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_get_corpus: NULL argument");
     pthread_mutex_lock(&s->mu);
     int rc = get_corpus_locked(s, out, id, with_text, err, errlen);
     pthread_mutex_unlock(&s->mu);
@@ -802,9 +789,9 @@ int store_list_corpora(store *s, store_corpus **out, size_t *n, int64_t limit, i
                        char *err, size_t errlen)
 {
     if (!s || !out || !n)
-        return errf(err, errlen, CORE_EINVAL, "store_list_corpora: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_list_corpora: NULL argument");
     if (limit < 0 || offset < 0)
-        return errf(err, errlen, CORE_EINVAL, "limit and offset must be >= 0");
+        return core_errf(err, errlen, CORE_EINVAL, "limit and offset must be >= 0");
     const char *what = "listing corpora";
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
@@ -843,7 +830,7 @@ static int delete_corpus_locked(store *s, int64_t id, char *err, size_t errlen)
     if (rc)
         goto fail;
     if (!found) {
-        rc = errf(err, errlen, STORE_ENOTFOUND, "corpus %lld not found", (long long)id);
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "corpus %lld not found", (long long)id);
         goto fail;
     }
     rc = query_int(s,
@@ -853,7 +840,7 @@ static int delete_corpus_locked(store *s, int64_t id, char *err, size_t errlen)
     if (rc)
         goto fail;
     if (found) {
-        rc = errf(err, errlen, STORE_ECONFLICT,
+        rc = core_errf(err, errlen, STORE_ECONFLICT,
                   "corpus %lld is used by job %lld, which has not finished", (long long)id,
                   (long long)val);
         goto fail;
@@ -880,7 +867,7 @@ fail:
 int store_delete_corpus(store *s, int64_t id, char *err, size_t errlen)
 {
     if (!s)
-        return errf(err, errlen, CORE_EINVAL, "store_delete_corpus: NULL store");
+        return core_errf(err, errlen, CORE_EINVAL, "store_delete_corpus: NULL store");
     pthread_mutex_lock(&s->mu);
     int rc = delete_corpus_locked(s, id, err, errlen);
     pthread_mutex_unlock(&s->mu);
@@ -938,7 +925,7 @@ static int get_job_locked(store *s, store_job *out, int64_t id, char *err, size_
     if (rc == SQLITE_ROW)
         rc = job_row(st, out, err, errlen);
     else if (rc == SQLITE_DONE)
-        rc = errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
     else
         rc = sql_err(s, rc, what, err, errlen);
 done:
@@ -980,7 +967,7 @@ static int add_job_locked(store *s, store_job *out, int64_t corpus_id, const cha
     if (rc)
         goto fail;
     if (!found) {
-        rc = errf(err, errlen, STORE_ENOTFOUND, "corpus %lld not found", (long long)corpus_id);
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "corpus %lld not found", (long long)corpus_id);
         goto fail;
     }
     char now[STORE_TIME_SIZE];
@@ -1013,7 +1000,7 @@ int store_add_job(store *s, store_job *out, int64_t corpus_id, const char *model
                   const char *hyperparameters, char *err, size_t errlen)
 {
     if (!s || !out || !model_name || !hyperparameters)
-        return errf(err, errlen, CORE_EINVAL, "store_add_job: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_add_job: NULL argument");
     pthread_mutex_lock(&s->mu);
     int rc = add_job_locked(s, out, corpus_id, model_name, hyperparameters, err, errlen);
     pthread_mutex_unlock(&s->mu);
@@ -1023,7 +1010,7 @@ int store_add_job(store *s, store_job *out, int64_t corpus_id, const char *model
 int store_get_job(store *s, store_job *out, int64_t id, char *err, size_t errlen)
 {
     if (!s || !out)
-        return errf(err, errlen, CORE_EINVAL, "store_get_job: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_get_job: NULL argument");
     pthread_mutex_lock(&s->mu);
     int rc = get_job_locked(s, out, id, err, errlen);
     pthread_mutex_unlock(&s->mu);
@@ -1034,11 +1021,11 @@ int store_list_jobs(store *s, store_job **out, size_t *n, store_job_status statu
                     int64_t offset, char *err, size_t errlen)
 {
     if (!s || !out || !n)
-        return errf(err, errlen, CORE_EINVAL, "store_list_jobs: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_list_jobs: NULL argument");
     if (status != STORE_JOB_ANY && !store_job_status_name(status))
-        return errf(err, errlen, CORE_EINVAL, "unknown job status %d", (int)status);
+        return core_errf(err, errlen, CORE_EINVAL, "unknown job status %d", (int)status);
     if (limit < 0 || offset < 0)
-        return errf(err, errlen, CORE_EINVAL, "limit and offset must be >= 0");
+        return core_errf(err, errlen, CORE_EINVAL, "limit and offset must be >= 0");
     const char *what = "listing jobs";
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
@@ -1088,7 +1075,7 @@ static int cancel_job_locked(store *s, store_job *out, int64_t id, char *err, si
         /* The worker polls the flag and ends the job itself, with a checkpoint if it likes. */
         sql = "UPDATE jobs SET cancel_requested = 1, updated_at = ?2 WHERE id = ?1";
     } else {
-        rc = errf(err, errlen, STORE_ECONFLICT, "job %lld has already %s", (long long)id,
+        rc = core_errf(err, errlen, STORE_ECONFLICT, "job %lld has already %s", (long long)id,
                   job_status_names[status]);
         goto fail;
     }
@@ -1118,7 +1105,7 @@ fail:
 int store_cancel_job(store *s, store_job *out, int64_t id, char *err, size_t errlen)
 {
     if (!s)
-        return errf(err, errlen, CORE_EINVAL, "store_cancel_job: NULL store");
+        return core_errf(err, errlen, CORE_EINVAL, "store_cancel_job: NULL store");
     pthread_mutex_lock(&s->mu);
     int rc = cancel_job_locked(s, out, id, err, errlen);
     pthread_mutex_unlock(&s->mu);
@@ -1151,7 +1138,7 @@ static int claim_job_locked(store *s, store_job *out, char *err, size_t errlen)
     }
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        rc = errf(err, errlen, STORE_ENOTFOUND, "no queued job");
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "no queued job");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
@@ -1173,7 +1160,7 @@ fail:
 int store_claim_job(store *s, store_job *out, char *err, size_t errlen)
 {
     if (!s || !out)
-        return errf(err, errlen, CORE_EINVAL, "store_claim_job: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_claim_job: NULL argument");
     pthread_mutex_lock(&s->mu);
     int rc = claim_job_locked(s, out, err, errlen);
     pthread_mutex_unlock(&s->mu);
@@ -1195,10 +1182,10 @@ int store_update_progress(store *s, int64_t id, const store_progress *p, char *e
                           size_t errlen)
 {
     if (!s || !p)
-        return errf(err, errlen, CORE_EINVAL, "store_update_progress: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_update_progress: NULL argument");
     if (p->epoch < 0 || p->epochs < 0 || p->step < 0 || p->steps < 0 ||
         !(p->fraction >= 0 && p->fraction <= 1))
-        return errf(err, errlen, CORE_EINVAL,
+        return core_errf(err, errlen, CORE_EINVAL,
                     "job %lld: progress counts must be >= 0 and fraction in [0, 1]",
                     (long long)id);
     const char *what = "updating a job's progress";
@@ -1237,7 +1224,7 @@ done:
 int store_set_checkpoint(store *s, int64_t id, const char *path, char *err, size_t errlen)
 {
     if (!s)
-        return errf(err, errlen, CORE_EINVAL, "store_set_checkpoint: NULL store");
+        return core_errf(err, errlen, CORE_EINVAL, "store_set_checkpoint: NULL store");
     const char *what = "setting a job's checkpoint";
     char now[STORE_TIME_SIZE];
     now_iso(now);
@@ -1256,7 +1243,7 @@ int store_set_checkpoint(store *s, int64_t id, const char *path, char *err, size
     }
     rc = run(s, st, what, err, errlen);
     if (rc == 0 && sqlite3_changes(s->db) == 0)
-        rc = errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
 done:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
@@ -1267,10 +1254,10 @@ int store_finish_job(store *s, int64_t id, store_job_status status, const char *
                      char *err, size_t errlen)
 {
     if (!s)
-        return errf(err, errlen, CORE_EINVAL, "store_finish_job: NULL store");
+        return core_errf(err, errlen, CORE_EINVAL, "store_finish_job: NULL store");
     if (status != STORE_JOB_SUCCEEDED && status != STORE_JOB_FAILED &&
         status != STORE_JOB_CANCELLED)
-        return errf(err, errlen, CORE_EINVAL, "a job cannot finish as %s",
+        return core_errf(err, errlen, CORE_EINVAL, "a job cannot finish as %s",
                     store_job_status_name(status) ? store_job_status_name(status) : "(unknown)");
     const char *what = "finishing a job";
     char now[STORE_TIME_SIZE];
@@ -1301,7 +1288,7 @@ done:
 int store_poll_cancel(store *s, int64_t id, int *requested, char *err, size_t errlen)
 {
     if (!s || !requested)
-        return errf(err, errlen, CORE_EINVAL, "store_poll_cancel: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_poll_cancel: NULL argument");
     int64_t val = 0;
     int found = 0;
     pthread_mutex_lock(&s->mu);
@@ -1311,7 +1298,7 @@ int store_poll_cancel(store *s, int64_t id, int *requested, char *err, size_t er
     if (rc)
         return rc;
     if (!found)
-        return errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
+        return core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
     *requested = val != 0;
     return 0;
 }
@@ -1360,7 +1347,7 @@ fail:
 int store_requeue_running(store *s, int64_t *requeued, char *err, size_t errlen)
 {
     if (!s)
-        return errf(err, errlen, CORE_EINVAL, "store_requeue_running: NULL store");
+        return core_errf(err, errlen, CORE_EINVAL, "store_requeue_running: NULL store");
     pthread_mutex_lock(&s->mu);
     int rc = requeue_locked(s, requeued, err, errlen);
     pthread_mutex_unlock(&s->mu);
@@ -1370,7 +1357,7 @@ int store_requeue_running(store *s, int64_t *requeued, char *err, size_t errlen)
 int store_count_jobs(store *s, int64_t counts[STORE_JOB_NSTATUS], char *err, size_t errlen)
 {
     if (!s || !counts)
-        return errf(err, errlen, CORE_EINVAL, "store_count_jobs: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_count_jobs: NULL argument");
     const char *what = "counting jobs";
     int64_t tmp[STORE_JOB_NSTATUS] = {0};
     sqlite3_stmt *st = NULL;
@@ -1382,7 +1369,7 @@ int store_count_jobs(store *s, int64_t counts[STORE_JOB_NSTATUS], char *err, siz
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_job_status status;
         if (job_status_from_text(sqlite3_column_text(st, 0), &status) != 0) {
-            rc = errf(err, errlen, CORE_EFORMAT, "a job has an unknown status");
+            rc = core_errf(err, errlen, CORE_EFORMAT, "a job has an unknown status");
             goto done;
         }
         tmp[status] = sqlite3_column_int64(st, 1);
@@ -1420,9 +1407,9 @@ int store_add_epoch(store *s, int64_t job_id, int64_t epoch, double train_loss, 
                     double seconds, const char *samples, char *err, size_t errlen)
 {
     if (!s)
-        return errf(err, errlen, CORE_EINVAL, "store_add_epoch: NULL store");
+        return core_errf(err, errlen, CORE_EINVAL, "store_add_epoch: NULL store");
     if (epoch < 1 || !(seconds >= 0))
-        return errf(err, errlen, CORE_EINVAL, "job %lld: epoch must be >= 1 and seconds >= 0",
+        return core_errf(err, errlen, CORE_EINVAL, "job %lld: epoch must be >= 1 and seconds >= 0",
                     (long long)job_id);
     const char *what = "recording an epoch";
     sqlite3_stmt *st = NULL;
@@ -1448,7 +1435,7 @@ int store_add_epoch(store *s, int64_t job_id, int64_t epoch, double train_loss, 
     }
     rc = sqlite3_step(st);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-        rc = errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)job_id);
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)job_id);
     else
         rc = rc == SQLITE_DONE ? 0 : sql_err(s, rc, what, err, errlen);
 done:
@@ -1496,7 +1483,7 @@ int store_list_epochs(store *s, store_epoch **out, size_t *n, int64_t job_id, ch
                       size_t errlen)
 {
     if (!s || !out || !n)
-        return errf(err, errlen, CORE_EINVAL, "store_list_epochs: NULL argument");
+        return core_errf(err, errlen, CORE_EINVAL, "store_list_epochs: NULL argument");
     pthread_mutex_lock(&s->mu);
     int rc = list_epochs_locked(s, out, n, job_id, err, errlen);
     pthread_mutex_unlock(&s->mu);
