@@ -32,6 +32,8 @@ static const char help[] =
     "  --http-threads N        concurrent connections, one thread each (256) [LSTMGEN_HTTP_THREADS]\n"
     "  --gen-threads N         generation workers per model (one per core) [LSTMGEN_GEN_THREADS]\n"
     "  --train-threads N       threads of a training job (one per core) [LSTMGEN_TRAIN_THREADS]\n"
+    "  --job-workers N         training jobs run at once (1: each gets every core)\n"
+    "                          [LSTMGEN_JOB_WORKERS]\n"
     "  --max-length N          characters per generation (10000) [LSTMGEN_MAX_LENGTH]\n"
     "  --max-body BYTES        request body limit (67108864: corpora are uploaded whole)\n"
     "                          [LSTMGEN_MAX_BODY]\n"
@@ -106,6 +108,9 @@ static int apply(server_config *c, const char *name, const char *v)
     if (strcmp(name, "train-threads") == 0)
         return parse_long(&n, v, 1, 16) ? bad("--train-threads", v, "1..16")
                                         : (c->train_threads = (int)n, 0);
+    if (strcmp(name, "job-workers") == 0)
+        return parse_long(&n, v, 1, 64) ? bad("--job-workers", v, "1..64")
+                                        : (c->job_workers = (int)n, 0);
     if (strcmp(name, "max-length") == 0)
         return parse_long(&n, v, 1, 100000000) ? bad("--max-length", v, "1..100000000")
                                                : (c->max_length = (int)n, 0);
@@ -134,8 +139,8 @@ static int apply(server_config *c, const char *name, const char *v)
 
 static const char *const names[] = {
     "host", "port", "models", "db", "default-model", "api-key", "auth-generate", "cors-origin",
-    "http-threads", "gen-threads", "train-threads", "max-length", "max-body", "max-concurrent",
-    "request-timeout", "log-format",
+    "http-threads", "gen-threads", "train-threads", "job-workers", "max-length", "max-body",
+    "max-concurrent", "request-timeout", "log-format",
 };
 #define N_NAMES (sizeof names / sizeof *names)
 
@@ -150,6 +155,7 @@ int config_parse(server_config *c, int argc, char **argv)
     c->http_threads = 256;
     c->gen_threads = cores();
     c->train_threads = cores();
+    c->job_workers = 1;
     c->max_length = 10000;
     c->max_body = 64u << 20;
     c->max_concurrent = 64;

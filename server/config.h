@@ -20,6 +20,7 @@ typedef struct server_config {
     int http_threads;         /* concurrent connections (one thread each) */
     int gen_threads;          /* generation workers per model */
     int train_threads;        /* shards of a training job */
+    int job_workers;          /* training jobs run at once */
     int max_length;           /* characters per generation */
     size_t max_body;          /* bytes */
     int max_concurrent;       /* generations running or queued, across models */

@@ -5,7 +5,6 @@
 #include "err.h"
 #include "fsutil.h"
 #include "jobopts.h"
-#include "metrics.h"
 #include "registry.h"
 #include "store.h"
 #include "train.h"
@@ -20,18 +19,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/* One worker thread and the job it runs. */
+typedef struct job_slot {
+    struct job_worker *w;
+    pthread_t thread;
+    int64_t running_id;    /* w->lock */
+    volatile int cancel;   /* the running job's stop flag, read by train_run */
+    int cancel_by_user;    /* w->lock: the stop was a cancel, not a shutdown */
+    double rate;           /* w->lock */
+    double last_poll;      /* this slot's thread only */
+} job_slot;
+
 struct job_worker {
     app *a;
-    pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stopping;          /* lock */
     int woken;             /* lock */
-    int64_t running_id;    /* lock */
-    volatile int cancel;   /* the running job's stop flag, read by train_run */
-    int cancel_by_user;    /* lock: the stop was a cancel, not a shutdown */
-    double rate;           /* lock */
-    double last_poll;      /* worker thread only */
+    int n;                 /* slots */
+    job_slot *slots;
 };
 
 static double now_mono(void)
@@ -45,31 +51,31 @@ static double now_mono(void)
 // callbacks from train_run
 
 typedef struct job_run {
-    job_worker *w;
+    job_slot *slot;
     int64_t id;
 } job_run;
 
 static void on_progress(void *ctx, const train_progress *p)
 {
     job_run *jr = ctx;
-    job_worker *w = jr->w;
+    job_slot *slot = jr->slot;
+    job_worker *w = slot->w;
     store_progress sp = {p->epoch, p->epochs, p->batch, p->batches,
                          p->fraction > 1 ? 1 : p->fraction, p->chars_per_sec, p->eta, p->loss};
     store_update_progress(w->a->store, jr->id, &sp, NULL, 0);
-    metrics_training_rate(w->a->metrics, p->chars_per_sec);
     pthread_mutex_lock(&w->lock);
-    w->rate = p->chars_per_sec;
+    slot->rate = p->chars_per_sec;
     pthread_mutex_unlock(&w->lock);
     /* A cancel from another process sharing the database reaches us through the row. */
     double now = now_mono();
-    if (now - w->last_poll > 1.0) {
-        w->last_poll = now;
+    if (now - slot->last_poll > 1.0) {
+        slot->last_poll = now;
         int requested = 0;
         if (store_poll_cancel(w->a->store, jr->id, &requested, NULL, 0) == 0 && requested) {
             pthread_mutex_lock(&w->lock);
-            w->cancel_by_user = 1;
+            slot->cancel_by_user = 1;
             pthread_mutex_unlock(&w->lock);
-            w->cancel = 1;
+            slot->cancel = 1;
         }
     }
 }
@@ -87,7 +93,7 @@ static void on_epoch(void *ctx, const train_epoch_report *r)
     }
     char *samples = cJSON_PrintUnformatted(s);
     cJSON_Delete(s);
-    store_add_epoch(jr->w->a->store, jr->id, r->epoch, r->train_loss, r->val_loss, r->seconds,
+    store_add_epoch(jr->slot->w->a->store, jr->id, r->epoch, r->train_loss, r->val_loss, r->seconds,
                     samples, NULL, 0);
     cJSON_free(samples);
 }
@@ -120,8 +126,9 @@ static int publish(app *a, const char *trained, const char *name, int64_t job_id
 /* A job started this many times without finishing has brought the server down each time. */
 #define JOBS_MAX_ATTEMPTS 5
 
-static void run_job(job_worker *w, store_job *job)
+static void run_job(job_slot *slot, store_job *job)
 {
+    job_worker *w = slot->w;
     app *a = w->a;
     char err[1024] = "", field[64];
     if (job->attempts > JOBS_MAX_ATTEMPTS) {
@@ -156,21 +163,20 @@ static void run_job(job_worker *w, store_job *job)
         o.resume = state;
     o.out = out;
     o.threads = a->cfg.train_threads;
-    job_run jr = {w, job->id};
+    job_run jr = {slot, job->id};
     o.on_progress = on_progress;
     o.on_epoch = on_epoch;
     o.ctx = &jr;
-    o.cancel = &w->cancel;
+    o.cancel = &slot->cancel;
     store_set_checkpoint(a->store, job->id, state, NULL, 0);
 
     train_result res;
     rc = train_run(&res, &o, corpus.text, (size_t)corpus.bytes, err, sizeof err);
     store_corpus_deinit(&corpus);
     pthread_mutex_lock(&w->lock);
-    int by_user = w->cancel_by_user, stopping = w->stopping;
-    w->rate = 0;
+    int by_user = slot->cancel_by_user, stopping = w->stopping;
+    slot->rate = 0;
     pthread_mutex_unlock(&w->lock);
-    metrics_training_rate(a->metrics, 0);
     if (rc) {
         store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);
     } else if (res.stopped == 2 && by_user) {
@@ -187,7 +193,8 @@ static void run_job(job_worker *w, store_job *job)
 
 static void *worker_main(void *arg)
 {
-    job_worker *w = arg;
+    job_slot *slot = arg;
+    job_worker *w = slot->w;
     for (;;) {
         pthread_mutex_lock(&w->lock);
         int stopping = w->stopping;
@@ -199,13 +206,13 @@ static void *worker_main(void *arg)
         int rc = store_claim_job(w->a->store, &job, NULL, 0);
         if (rc == 0) {
             pthread_mutex_lock(&w->lock);
-            w->running_id = job.id;
-            w->cancel = w->stopping; /* a jobs_stop since the check above must not be lost */
-            w->cancel_by_user = 0;
+            slot->running_id = job.id;
+            slot->cancel = w->stopping; /* a jobs_stop since the check above must not be lost */
+            slot->cancel_by_user = 0;
             pthread_mutex_unlock(&w->lock);
-            run_job(w, &job);
+            run_job(slot, &job);
             pthread_mutex_lock(&w->lock);
-            w->running_id = 0;
+            slot->running_id = 0;
             pthread_mutex_unlock(&w->lock);
             store_job_deinit(&job);
             continue;
@@ -223,17 +230,29 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int jobs_start(job_worker **out, app *a)
+int jobs_start(job_worker **out, app *a, int workers)
 {
     job_worker *w = calloc(1, sizeof *w);
-    if (!w)
+    job_slot *slots = calloc((size_t)(workers > 0 ? workers : 1), sizeof *slots);
+    if (!w || !slots) {
+        free(w);
+        free(slots);
         return CORE_ENOMEM;
+    }
     w->a = a;
+    w->slots = slots;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    for (int i = 0; i < (workers > 0 ? workers : 1); i++) {
+        slots[i].w = w;
+        if (pthread_create(&slots[i].thread, NULL, worker_main, &slots[i]) != 0)
+            break;
+        w->n++;
+    }
+    if (w->n == 0) {
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->wake);
+        free(slots);
         free(w);
         return CORE_ENOMEM;
     }
@@ -245,24 +264,27 @@ void jobs_wake(job_worker *w)
 {
     pthread_mutex_lock(&w->lock);
     w->woken = 1;
-    pthread_cond_signal(&w->wake);
+    pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 
 void jobs_cancel(job_worker *w, int64_t id)
 {
     pthread_mutex_lock(&w->lock);
-    if (w->running_id == id) {
-        w->cancel_by_user = 1;
-        w->cancel = 1;
-    }
+    for (int i = 0; i < w->n; i++)
+        if (w->slots[i].running_id == id) {
+            w->slots[i].cancel_by_user = 1;
+            w->slots[i].cancel = 1;
+        }
     pthread_mutex_unlock(&w->lock);
 }
 
 double jobs_rate(job_worker *w)
 {
     pthread_mutex_lock(&w->lock);
-    double r = w->rate;
+    double r = 0;
+    for (int i = 0; i < w->n; i++)
+        r += w->slots[i].rate;
     pthread_mutex_unlock(&w->lock);
     return r;
 }
@@ -273,11 +295,14 @@ void jobs_stop(job_worker *w)
         return;
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
-    w->cancel = 1;
-    pthread_cond_signal(&w->wake);
+    for (int i = 0; i < w->n; i++)
+        w->slots[i].cancel = 1;
+    pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
+    for (int i = 0; i < w->n; i++)
+        pthread_join(w->slots[i].thread, NULL);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
+    free(w->slots);
     free(w);
 }

@@ -26,7 +26,6 @@ struct metrics {
     series *s;
     int n, cap;
     long long generated_chars;
-    double training_rate;
 };
 
 int metrics_new(metrics **out)
@@ -84,13 +83,6 @@ void metrics_generated(metrics *m, long long chars)
 {
     pthread_mutex_lock(&m->lock);
     m->generated_chars += chars;
-    pthread_mutex_unlock(&m->lock);
-}
-
-void metrics_training_rate(metrics *m, double chars_per_sec)
-{
-    pthread_mutex_lock(&m->lock);
-    m->training_rate = chars_per_sec;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -157,9 +149,6 @@ char *metrics_render(metrics *m, const char *extra_lines)
     put(&b, "# HELP lstmgen_generated_characters_total Characters generated.\n"
             "# TYPE lstmgen_generated_characters_total counter\nlstmgen_generated_characters_total %lld\n",
         m->generated_chars);
-    put(&b, "# HELP lstmgen_training_chars_per_second Training throughput of the running job.\n"
-            "# TYPE lstmgen_training_chars_per_second gauge\nlstmgen_training_chars_per_second %.1f\n",
-        m->training_rate);
     pthread_mutex_unlock(&m->lock);
     if (extra_lines)
         put(&b, "%s", extra_lines);

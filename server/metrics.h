@@ -12,7 +12,6 @@ void metrics_free(metrics *m);
 /* One finished request: counted by method, route pattern and status, and its latency observed. */
 void metrics_request(metrics *m, const char *method, const char *route, int status, double seconds);
 void metrics_generated(metrics *m, long long chars);
-void metrics_training_rate(metrics *m, double chars_per_sec);
 
 /* Appends the exposition text to a malloc'ed buffer (caller frees); extra_lines, already in the
  * format (gauges owned by other modules), are appended verbatim. NULL if out of memory. */

@@ -64,8 +64,11 @@ int route_metrics(request *r)
                        "# HELP lstmgen_generation_queue_depth Generations waiting for a worker.\n"
                        "# TYPE lstmgen_generation_queue_depth gauge\n"
                        "lstmgen_generation_queue_depth %d\n"
+                       "# HELP lstmgen_training_chars_per_second Throughput of the running "
+                       "training jobs together.\n# TYPE lstmgen_training_chars_per_second gauge\n"
+                       "lstmgen_training_chars_per_second %.1f\n"
                        "# HELP lstmgen_jobs Training jobs by status.\n# TYPE lstmgen_jobs gauge\n",
-                       running, queued);
+                       running, queued, jobs_rate(a->jobs));
     for (int s = 0; s < STORE_JOB_NSTATUS && len > 0 && (size_t)len < sizeof extra; s++)
         len += snprintf(extra + len, sizeof extra - (size_t)len, "lstmgen_jobs{status=\"%s\"} %lld\n",
                         store_job_status_name((store_job_status)s), (long long)counts[s]);

@@ -110,7 +110,7 @@ int serve_main(int argc, char **argv)
                 (long long)requeued);
     if (metrics_new(&a.metrics) || registry_new(&a.models, a.cfg.models_dir) ||
         gen_sched_new(&a.gen, a.models, a.cfg.gen_threads, a.cfg.max_concurrent) ||
-        jobs_start(&a.jobs, &a)) {
+        jobs_start(&a.jobs, &a, a.cfg.job_workers)) {
         fprintf(stderr, "lstmgen serve: out of memory\n");
         return 1;
     }
