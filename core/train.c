@@ -696,9 +696,12 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
             }
         }
         int partial = t.batch < t.batches;
+        /* A cancel (Ctrl-C, a server shutting down) must stop within seconds: save the state,
+         * but skip the validation pass and the samples, which take long on a large text. */
+        int cancelled = partial && stopped == 2;
         snapshot_carry(&t);
         train_loss = t.loss_rows > 0 ? t.loss_sum / t.loss_rows : NAN;
-        val_loss = has_val ? validate(&t) : NAN;
+        val_loss = has_val && !cancelled ? validate(&t) : NAN;
         /* Only whole epochs compete for the best model: a run that never stopped would not have
          * evaluated this mid-epoch one, and a resumed run must continue exactly as such a run.
          * Until an epoch has finished, a stop still leaves its model in out, provisionally. */
@@ -730,9 +733,11 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
                                 .eta = rate > 0 && !stopped ? (total_batches - done_batches) / rate : 0};
         double secs = now - epoch_start;
         r.chars_per_sec = secs > 0 ? epoch_chars / secs : 0;
-        r.seqs_per_sec = secs > 0 ? epoch_chars / (cfg->regime == REGIME_WINDOW ? cfg->maxlen : 1) / secs : 0;
+        double per_seq = cfg->regime == REGIME_WINDOW ? cfg->maxlen : 1;
+        r.seqs_per_sec = secs > 0 ? epoch_chars / per_seq / secs : 0;
         char *texts[TRAIN_N_TEMPS] = {0}, *seed_text = NULL;
-        make_samples(&t, &r, texts, &seed_text);
+        if (!cancelled)
+            make_samples(&t, &r, texts, &seed_text);
         if (o->on_epoch)
             o->on_epoch(o->ctx, &r);
         for (int k = 0; k < TRAIN_N_TEMPS; k++)
