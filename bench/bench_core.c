@@ -4,7 +4,8 @@
  *                   every step, state carried
  *   sample          one stream, stateful generation, for 1x128 and 2x512 models
  * Training runs the same calls as train_run (dpnet_step over `threads` shards, optim_step) on
- * batches of the real corpus, after a warm-up. Not a test: bench/run.sh prints it beside PyTorch's. */
+ * batches of the real corpus, after a warm-up. Not a test: bench/run.sh prints it beside
+ * PyTorch's. */
 #include "corpus.h"
 #include "infer.h"
 #include "model.h"
@@ -42,7 +43,8 @@ static double train_rate(const corpus *c, int threads, int regime, int H, int B,
     if (!grads || optim_init(&opt, OPTIM_RMSPROP, m->n_params) ||
         dpnet_init(&n, threads, m->V, H, 1, B, T, all, 0.0f, m->n_params))
         exit(1);
-    int *ids = malloc((size_t)T * B * sizeof *ids), *targets = malloc((size_t)T * B * sizeof *targets);
+    int *ids = malloc((size_t)T * B * sizeof *ids),
+        *targets = malloc((size_t)T * B * sizeof *targets);
     rng r;
     rng_seed(&r, 7);
     size_t stream = c->n_train / (size_t)B;
@@ -52,8 +54,9 @@ static double train_rate(const corpus *c, int threads, int regime, int H, int B,
         if (k == 3)
             start = now(); /* warm-up: page faults, OpenBLAS thread start */
         for (int b = 0; b < B; b++) {
-            size_t s = all ? (size_t)b * stream + (size_t)(k * T) % (stream - T - 1)
-                           : (size_t)rng_below(&r, (c->n_train - (size_t)T - 1) / (size_t)step) * step;
+            size_t s =
+                all ? (size_t)b * stream + (size_t)(k * T) % (stream - T - 1)
+                    : (size_t)rng_below(&r, (c->n_train - (size_t)T - 1) / (size_t)step) * step;
             for (int t = 0; t < T; t++) {
                 ids[t * B + b] = c->ids[s + t];
                 if (all)
@@ -125,12 +128,18 @@ static double sgemv_gflops(int H, double seconds)
 
 static double sample_rate(const corpus *c, int L, int H, int chars)
 {
-    model_config cfg = {.L = L, .H = H, .regime = REGIME_SEQUENCE, .maxlen = 60, .step = 3, .seq_len = 100};
+    model_config cfg = {
+        .L = L, .H = H, .regime = REGIME_SEQUENCE, .maxlen = 60, .step = 3, .seq_len = 100};
     model *m;
     if (model_new(&m, &cfg, &c->voc, NULL, 0) || model_init_weights(m, 1))
         exit(1);
-    sample_request req = {.seed_text = "the ", .seed_len = 4, .length = chars / 10,
-                          .temperature = 1.0, .top_p = 1.0, .seed = 1, .mode = SAMPLE_MODE_STATEFUL};
+    sample_request req = {.seed_text = "the ",
+                          .seed_len = 4,
+                          .length = chars / 10,
+                          .temperature = 1.0,
+                          .top_p = 1.0,
+                          .seed = 1,
+                          .mode = SAMPLE_MODE_STATEFUL};
     sample_result res;
     if (sample_generate(&res, m, &req, NULL, 0)) /* warm-up */
         exit(1);
@@ -165,22 +174,29 @@ int main(int argc, char **argv)
     double seq_flops = 3.0 * 2.0 * 60 * 4 * 128 * 128;
     for (int threads = 1; threads <= 2; threads++) {
         double rate = sgemm_gflops(128 / threads, 128, 60, 2.0) * threads;
-        printf("{\"bench\":\"limit_window\",\"impl\":\"lstmgen\",\"threads\":%d,\"sgemm_gflops\":%.1f,"
-               "\"seqs_per_sec\":%.1f,\"epoch_seconds\":%.1f}\n", threads, rate,
-               rate * 1e9 / seq_flops, windows * seq_flops / (rate * 1e9));
+        printf(
+            "{\"bench\":\"limit_window\",\"impl\":\"lstmgen\",\"threads\":%d,\"sgemm_gflops\":%.1f,"
+            "\"seqs_per_sec\":%.1f,\"epoch_seconds\":%.1f}\n",
+            threads, rate, rate * 1e9 / seq_flops, windows * seq_flops / (rate * 1e9));
     }
     double gv = sgemv_gflops(128, 1.0);
-    printf("{\"bench\":\"limit_sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,\"sgemv_gflops\":%.1f,"
-           "\"chars_per_sec\":%.1f}\n", gv, gv * 1e9 / (2.0 * 4 * 128 * 128));
+    printf("{\"bench\":\"limit_sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,\"sgemv_gflops\":%"
+           ".1f,"
+           "\"chars_per_sec\":%.1f}\n",
+           gv, gv * 1e9 / (2.0 * 4 * 128 * 128));
     gv = sgemv_gflops(512, 1.0);
-    printf("{\"bench\":\"limit_sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,\"sgemv_gflops\":%.1f,"
-           "\"chars_per_sec\":%.1f}\n", gv, gv * 1e9 / (3 * 2.0 * 4 * 512 * 512));
+    printf("{\"bench\":\"limit_sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,\"sgemv_gflops\":%"
+           ".1f,"
+           "\"chars_per_sec\":%.1f}\n",
+           gv, gv * 1e9 / (3 * 2.0 * 4 * 512 * 512));
     fflush(stdout);
     for (int threads = 1; threads <= 2; threads++) {
         openblas_set_num_threads(1);
         double bps = train_rate(&c, threads, REGIME_WINDOW, 128, 128, 60, 3, seconds);
-        printf("{\"bench\":\"train_window\",\"impl\":\"lstmgen\",\"threads\":%d,\"seqs_per_sec\":%.1f,"
-               "\"epoch_seconds\":%.1f}\n", threads, bps * 128, windows / (bps * 128));
+        printf(
+            "{\"bench\":\"train_window\",\"impl\":\"lstmgen\",\"threads\":%d,\"seqs_per_sec\":%.1f,"
+            "\"epoch_seconds\":%.1f}\n",
+            threads, bps * 128, windows / (bps * 128));
         fflush(stdout);
         bps = train_rate(&c, threads, REGIME_SEQUENCE, 128, 128, 100, 1, seconds);
         printf("{\"bench\":\"train_sequence\",\"impl\":\"lstmgen\",\"threads\":%d,"
@@ -188,10 +204,12 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     openblas_set_num_threads(1); /* one stream is matrix-vector work: threads only add syncs */
-    printf("{\"bench\":\"sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,\"chars_per_sec\":%.1f}\n",
-           sample_rate(&c, 1, 128, 1000000));
-    printf("{\"bench\":\"sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,\"chars_per_sec\":%.1f}\n",
-           sample_rate(&c, 2, 512, 50000));
+    printf(
+        "{\"bench\":\"sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,\"chars_per_sec\":%.1f}\n",
+        sample_rate(&c, 1, 128, 1000000));
+    printf(
+        "{\"bench\":\"sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,\"chars_per_sec\":%.1f}\n",
+        sample_rate(&c, 2, 512, 50000));
     corpus_deinit(&c);
     return 0;
 }

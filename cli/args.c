@@ -24,7 +24,8 @@ int arg_int(int *out, const char *cmd, const char *name, const char *s, long lo,
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi)
-        return usage_error(cmd, "--%s must be an integer from %ld to %ld, got '%s'", name, lo, hi, s);
+        return usage_error(cmd, "--%s must be an integer from %ld to %ld, got '%s'", name, lo, hi,
+                           s);
     *out = (int)v;
     return 0;
 }

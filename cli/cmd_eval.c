@@ -15,7 +15,8 @@ static const char help[] =
     "usage: lstmgen eval --model CKPT [--skip-unknown] FILE\n"
     "\n"
     "Reads FILE through the model from the zero state, character by character, and prints\n"
-    "{\"nats\": ..., \"bits\": ..., \"chars\": ...}: the mean cross-entropy per predicted character\n"
+    "{\"nats\": ..., \"bits\": ..., \"chars\": ...}: the mean cross-entropy per predicted "
+    "character\n"
     "(every character but the first) in nats and bits, and how many were predicted.\n"
     "  --skip-unknown   drop characters outside the model's vocabulary instead of failing\n";
 
@@ -56,7 +57,8 @@ int cmd_eval(int argc, char **argv)
                        argv[optind]);
     if (rc == 0) {
         double nats = -score_mean_nats(&res);
-        printf("{\"nats\": %.6f, \"bits\": %.6f, \"chars\": %zu}\n", nats, nats / log(2.0), res.n - 1);
+        printf("{\"nats\": %.6f, \"bits\": %.6f, \"chars\": %zu}\n", nats, nats / log(2.0),
+               res.n - 1);
     } else {
         fprintf(stderr, "lstmgen eval: %s\n", err);
     }

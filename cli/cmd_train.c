@@ -232,7 +232,10 @@ int cmd_train(int argc, char **argv)
             if ((optimizer = optim_parse(optarg)) < 0)
                 return usage_error(cmd, "--optimizer must be rmsprop or adam, got '%s'", optarg);
             break;
-        case 'D': bad = arg_double(&d, cmd, "lr-decay", optarg, 1e-6, 1); o.lr_decay = (float)d; break;
+        case 'D':
+            bad = arg_double(&d, cmd, "lr-decay", optarg, 1e-6, 1);
+            o.lr_decay = (float)d;
+            break;
         case 'C': bad = arg_double(&clip, cmd, "clip", optarg, 0, 1e6); break;
         case 'v': bad = arg_double(&o.val_fraction, cmd, "val-fraction", optarg, 0, 0.5); break;
         case 'w': o.cfg.lowercase = 1; break;

@@ -86,7 +86,8 @@ static void shard_job(void *ctx, int s)
     }
     rng r;
     rng_seed(&r, d->drop_seed + (uint64_t)s * 0x9E3779B97F4A7C15ull);
-    sh->loss = net_forward(&sh->n, d->p, sh->ids, sh->targets, sh->b, t, d->use_dropout ? &r : NULL);
+    sh->loss =
+        net_forward(&sh->n, d->p, sh->ids, sh->targets, sh->b, t, d->use_dropout ? &r : NULL);
     if (!d->grads_out)
         return;
     model_params g;
@@ -104,7 +105,8 @@ static void shard_job(void *ctx, int s)
 static void reduce_job(void *ctx, int w)
 {
     dpnet *d = ctx;
-    size_t lo = d->n_params * (size_t)w / (size_t)d->P, hi = d->n_params * (size_t)(w + 1) / (size_t)d->P;
+    size_t lo = d->n_params * (size_t)w / (size_t)d->P,
+           hi = d->n_params * (size_t)(w + 1) / (size_t)d->P;
     float *out = d->grads_out;
     float w0 = (float)d->shard[0].weight;
     for (size_t i = lo; i < hi; i++)

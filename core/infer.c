@@ -60,7 +60,8 @@ void infer_step(infer_state *s, const model *m, int id)
             for (int j = 0; j < G; j++)
                 g[j] = b_ih[j] + b_hh[j];
             /* g += W_ih (4H, H) . h_below */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, p->w_ih[l], H, h - H, 1, 1.0f, g, 1);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, p->w_ih[l], H, h - H, 1, 1.0f, g,
+                        1);
         }
         /* g += W_hh (4H, H) . h_prev */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, p->w_hh[l], H, h, 1, 1.0f, g, 1);

@@ -142,7 +142,8 @@ void lstm_backward(float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float
                 row[j] += d[j];
         }
     } else {
-        /* forward: gates += x W_ih^T. dW_ih (4H, in) += dgates^T . x; dx (TB, in) = dgates . W_ih */
+        /* forward: gates += x W_ih^T.
+         * dW_ih (4H, in) += dgates^T . x; dx (TB, in) = dgates . W_ih */
         mm(dw_ih, dgates, x, (int)G, in, (int)TB, MM_T, MM_N, 1.0f);
         if (dx)
             mm(dx, dgates, w_ih, (int)TB, in, (int)G, MM_N, MM_N, 0.0f);

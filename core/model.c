@@ -36,12 +36,14 @@ void model_params_point(model_params *p, float *block, int V, int H, int L)
 int model_config_check(const model_config *c, char *err, size_t errlen)
 {
     if (c->L < 1 || c->L > MODEL_MAX_LAYERS)
-        return core_errf(err, errlen, CORE_ERANGE, "layers must be 1..%d, got %d", MODEL_MAX_LAYERS, c->L);
+        return core_errf(err, errlen, CORE_ERANGE, "layers must be 1..%d, got %d", MODEL_MAX_LAYERS,
+                         c->L);
     if (c->H < MODEL_MIN_HIDDEN || c->H > MODEL_MAX_HIDDEN)
-        return core_errf(err, errlen, CORE_ERANGE, "hidden must be %d..%d, got %d", MODEL_MIN_HIDDEN,
-                         MODEL_MAX_HIDDEN, c->H);
+        return core_errf(err, errlen, CORE_ERANGE, "hidden must be %d..%d, got %d",
+                         MODEL_MIN_HIDDEN, MODEL_MAX_HIDDEN, c->H);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
-        return core_errf(err, errlen, CORE_ERANGE, "dropout must be in [0, 1), got %g", (double)c->dropout);
+        return core_errf(err, errlen, CORE_ERANGE, "dropout must be in [0, 1), got %g",
+                         (double)c->dropout);
     if (c->regime != REGIME_WINDOW && c->regime != REGIME_SEQUENCE)
         return core_errf(err, errlen, CORE_ERANGE, "unknown regime %d", c->regime);
     if (c->maxlen < 1 || c->maxlen > 100000)

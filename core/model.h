@@ -15,14 +15,15 @@
 #define MODEL_MAX_HIDDEN 2048
 
 enum model_regime {
-    REGIME_WINDOW = 0,   /* the book: maxlen-character windows from the zero state, loss at the end */
+    REGIME_WINDOW = 0, /* the book: maxlen-character windows from the zero state, loss at the end */
     REGIME_SEQUENCE = 1, /* char-rnn: contiguous sequences, loss everywhere, state carried */
 };
 
 typedef struct model_config {
     int L;         /* layers, 1..MODEL_MAX_LAYERS */
     int H;         /* hidden units per layer */
-    float dropout; /* on the outputs of every layer but the last (PyTorch's nn.LSTM), training only */
+    float
+        dropout; /* on the outputs of every layer but the last (PyTorch's nn.LSTM), training only */
     int regime;    /* enum model_regime */
     int maxlen;    /* window regime: window length */
     int step;      /* window regime: characters between window starts */

@@ -121,7 +121,8 @@ static void shuffle_epoch(trainer *t)
     }
 }
 
-/* Fills t->ids/targets with batch k of the epoch from ids[0, n); returns the batch's b and *steps. */
+/* Fills t->ids/targets with batch k of the epoch from ids[0, n); returns the batch's b and
+ * *steps. */
 static int window_batch(trainer *t, const int *ids, const size_t *starts, size_t count, long long k,
                         int *steps)
 {
@@ -143,7 +144,8 @@ static int sequence_batch(trainer *t, const int *ids, size_t stream_len, int b, 
                           int *steps)
 {
     size_t pos = (size_t)k * t->cfg.seq_len;
-    int T = (int)(stream_len - pos < (size_t)t->cfg.seq_len ? stream_len - pos : (size_t)t->cfg.seq_len);
+    int T = (int)(stream_len - pos < (size_t)t->cfg.seq_len ? stream_len - pos
+                                                            : (size_t)t->cfg.seq_len);
     for (int j = 0; j < b; j++) {
         const int *s = ids + (size_t)j * stream_len + pos;
         for (int tt = 0; tt < T; tt++) {
@@ -183,7 +185,8 @@ static double validate(trainer *t)
         for (long long k = 0; k < nb; k++) {
             int steps;
             sequence_batch(t, val, stream_len, b, k, &steps);
-            sum += dpnet_step(&t->dp, &t->m->p, t->ids, t->targets, b, steps, 0, 0, NULL) * b * steps;
+            sum +=
+                dpnet_step(&t->dp, &t->m->p, t->ids, t->targets, b, steps, 0, 0, NULL) * b * steps;
             rows += (double)b * steps;
             dpnet_carry_state(&t->dp);
         }
@@ -449,7 +452,8 @@ int train_options_check(const train_options *o, char *err, size_t errlen)
     if (o->epochs < 1 || o->epochs > 1000000)
         return core_errf(err, errlen, CORE_ERANGE, "epochs must be 1..1000000, got %d", o->epochs);
     if (!(o->lr > 0 && isfinite(o->lr)))
-        return core_errf(err, errlen, CORE_ERANGE, "lr must be a positive number, got %g", (double)o->lr);
+        return core_errf(err, errlen, CORE_ERANGE, "lr must be a positive number, got %g",
+                         (double)o->lr);
     if (!(o->lr_decay > 0 && o->lr_decay <= 1))
         return core_errf(err, errlen, CORE_ERANGE, "lr_decay must be in (0, 1], got %g",
                          (double)o->lr_decay);
@@ -727,10 +731,17 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
         long long done_batches = (long long)t.epoch * t.batches + t.batch;
         double elapsed = now - start;
         double rate = elapsed > 0 ? (done_batches - start_batches) / elapsed : 0;
-        train_epoch_report r = {.epoch = t.epoch + 1, .epochs = epochs, .partial = partial,
-                                .train_loss = train_loss, .val_loss = val_loss, .best = best,
-                                .lr = lr, .seconds = now - epoch_start, .elapsed = elapsed,
-                                .eta = rate > 0 && !stopped ? (total_batches - done_batches) / rate : 0};
+        train_epoch_report r = {.epoch = t.epoch + 1,
+                                .epochs = epochs,
+                                .partial = partial,
+                                .train_loss = train_loss,
+                                .val_loss = val_loss,
+                                .best = best,
+                                .lr = lr,
+                                .seconds = now - epoch_start,
+                                .elapsed = elapsed,
+                                .eta = rate > 0 && !stopped ? (total_batches - done_batches) / rate
+                                                            : 0};
         double secs = now - epoch_start;
         r.chars_per_sec = secs > 0 ? epoch_chars / secs : 0;
         double per_seq = cfg->regime == REGIME_WINDOW ? cfg->maxlen : 1;

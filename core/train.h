@@ -31,7 +31,8 @@ typedef struct train_epoch_report {
     double lr;
     double seconds, elapsed, eta;
     double chars_per_sec, seqs_per_sec;
-    const char *sample_seed;    /* the samples' seed text; these strings live until the callback returns */
+    const char
+        *sample_seed; /* the samples' seed text; these strings live until the callback returns */
     const char *samples[TRAIN_N_TEMPS];
     double temps[TRAIN_N_TEMPS];
     int n_samples;
@@ -75,7 +76,8 @@ void train_options_default(train_options *o);
 
 /* Sets the options that differ between the regimes to that regime's defaults: the book's for
  * window (1 x 128, batch 128, RMSprop 0.01, no clipping, no dropout), char-rnn's for sequence
- * (2 x 256, batch 64, Adam 0.002, clip 5, dropout 0.1). The caller then applies what the user set. */
+ * (2 x 256, batch 64, Adam 0.002, clip 5, dropout 0.1). The caller then applies what the user
+ * set. */
 void train_options_regime_defaults(train_options *o, int regime);
 
 /* 0 if the training options are in range (batch, epochs, lr, lr_decay, clip, optimizer,
@@ -83,7 +85,8 @@ void train_options_regime_defaults(train_options *o, int regime);
  * CORE_EINVAL with a message naming the option otherwise. */
 int train_options_check(const train_options *o, char *err, size_t errlen);
 
-/* Where the latest state goes when out holds the best model: "x.safetensors" -> "x.latest.safetensors". */
+/* Where the latest state goes when out holds the best model:
+ * "x.safetensors" -> "x.latest.safetensors". */
 void train_latest_path(char *buf, size_t n, const char *out);
 
 /* Trains on len bytes of UTF-8 text. With a validation split, o->out holds the epoch with the best

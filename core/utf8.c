@@ -51,8 +51,9 @@ int utf8_decode(uint32_t **out, size_t *out_len, size_t *bad_offset, const char 
             free(cps);
             if (bad_offset)
                 *bad_offset = i;
-            return core_errf(err, errlen, CORE_EUTF8, "invalid UTF-8 at byte offset %zu (byte 0x%02X)",
-                             i, (unsigned)(unsigned char)s[i]);
+            return core_errf(err, errlen, CORE_EUTF8,
+                             "invalid UTF-8 at byte offset %zu (byte 0x%02X)", i,
+                             (unsigned)(unsigned char)s[i]);
         }
         i += len;
         count++;

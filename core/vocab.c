@@ -1,4 +1,5 @@
-/* vocab: sorted code points; lookups are binary searches, which beat a hash table at these sizes. */
+/* vocab: sorted code points; lookups are binary searches, which beat a hash table at these
+ * sizes. */
 #include "vocab.h"
 
 #include "err.h"
@@ -16,7 +17,8 @@ static int cmp_u32(const void *a, const void *b)
 int vocab_build(vocab *v, const uint32_t *text, size_t n, char *err, size_t errlen)
 {
     if (n == 0)
-        return core_errf(err, errlen, CORE_EINVAL, "empty text: no characters to build a vocabulary");
+        return core_errf(err, errlen, CORE_EINVAL,
+                         "empty text: no characters to build a vocabulary");
     uint32_t *sorted = malloc(n * sizeof *sorted);
     if (!sorted)
         return core_errf(err, errlen, CORE_ENOMEM, "out of memory building a vocabulary");
@@ -28,8 +30,8 @@ int vocab_build(vocab *v, const uint32_t *text, size_t n, char *err, size_t errl
             sorted[V++] = sorted[i];
     if (V > VOCAB_MAX) {
         free(sorted);
-        return core_errf(err, errlen, CORE_ERANGE, "%zu distinct characters; at most %d are supported",
-                         V, VOCAB_MAX);
+        return core_errf(err, errlen, CORE_ERANGE,
+                         "%zu distinct characters; at most %d are supported", V, VOCAB_MAX);
     }
     uint32_t *chars = realloc(sorted, V * sizeof *chars);
     v->chars = chars ? chars : sorted;
@@ -40,11 +42,13 @@ int vocab_build(vocab *v, const uint32_t *text, size_t n, char *err, size_t errl
 int vocab_init(vocab *v, const uint32_t *chars, int V, char *err, size_t errlen)
 {
     if (V < 1 || V > VOCAB_MAX)
-        return core_errf(err, errlen, CORE_ERANGE, "vocabulary size %d outside 1..%d", V, VOCAB_MAX);
+        return core_errf(err, errlen, CORE_ERANGE, "vocabulary size %d outside 1..%d", V,
+                         VOCAB_MAX);
     for (int i = 0; i < V; i++) {
         char buf[4];
         if (utf8_encode(buf, chars[i]) == 0)
-            return core_errf(err, errlen, CORE_EFORMAT, "vocabulary entry %d is not a valid character", i);
+            return core_errf(err, errlen, CORE_EFORMAT,
+                             "vocabulary entry %d is not a valid character", i);
         if (i > 0 && chars[i] <= chars[i - 1])
             return core_errf(err, errlen, CORE_EFORMAT,
                              "vocabulary is not strictly increasing at entry %d", i);
@@ -93,9 +97,10 @@ int vocab_encode(int *ids, size_t *n_out, size_t *bad_pos, const vocab *v, const
             utf8_encode(buf, text[i]);
             if (bad_pos)
                 *bad_pos = i;
-            return core_errf(err, errlen, CORE_EVOCAB,
-                             "character '%s' (U+%04X) at position %zu is not in the model's vocabulary",
-                             (text[i] >= 0x20 && text[i] != 0x7F) ? buf : "?", (unsigned)text[i], i);
+            return core_errf(
+                err, errlen, CORE_EVOCAB,
+                "character '%s' (U+%04X) at position %zu is not in the model's vocabulary",
+                (text[i] >= 0x20 && text[i] != 0x7F) ? buf : "?", (unsigned)text[i], i);
         }
     }
     *n_out = k;

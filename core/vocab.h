@@ -17,7 +17,8 @@ typedef struct vocab {
  * CORE_ERANGE beyond VOCAB_MAX characters; v is untouched on failure. */
 int vocab_build(vocab *v, const uint32_t *text, size_t n, char *err, size_t errlen);
 
-/* Initialises v from an explicit list (copied); it must be strictly increasing valid code points. */
+/* Initialises v from an explicit list (copied); it must be strictly increasing valid code
+ * points. */
 int vocab_init(vocab *v, const uint32_t *chars, int V, char *err, size_t errlen);
 
 /* Releases v's storage; safe on a zeroed vocab. */

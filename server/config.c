@@ -20,7 +20,8 @@ static const char help[] =
     "  --models DIR[:DIR...]   models directories: NAME.safetensors is model NAME; trained\n"
     "                          models go to the first, the others are read-only (./models)\n"
     "                          [LSTMGEN_MODELS]\n"
-    "  --db PATH               SQLite database for corpora and jobs (./lstmgen.db); job checkpoints\n"
+    "  --db PATH               SQLite database for corpora and jobs (./lstmgen.db); job "
+    "checkpoints\n"
     "                          go in PATH.jobs/ [LSTMGEN_DB]\n"
     "  --default-model NAME    model for requests that name none (default: 'default' if present,\n"
     "                          else the first by name) [LSTMGEN_DEFAULT_MODEL]\n"
@@ -29,7 +30,8 @@ static const char help[] =
     "  --auth-generate         require the key for generation too [LSTMGEN_AUTH_GENERATE=1]\n"
     "  --cors-origin ORIGIN    Access-Control-Allow-Origin (*: the API uses keys, not cookies)\n"
     "                          [LSTMGEN_CORS_ORIGIN]\n"
-    "  --http-threads N        concurrent connections, one thread each (256) [LSTMGEN_HTTP_THREADS]\n"
+    "  --http-threads N        concurrent connections, one thread each (256) "
+    "[LSTMGEN_HTTP_THREADS]\n"
     "  --gen-threads N         generation workers per model (one per core) [LSTMGEN_GEN_THREADS]\n"
     "  --train-threads N       threads of a training job (one per core) [LSTMGEN_TRAIN_THREADS]\n"
     "  --job-workers N         training jobs run at once (1: each gets every core)\n"
@@ -176,7 +178,8 @@ int config_parse(server_config *c, int argc, char **argv)
     struct option longopts[N_NAMES + 2];
     for (size_t i = 0; i < N_NAMES; i++) {
         int flag = strcmp(names[i], "auth-generate") == 0;
-        longopts[i] = (struct option){names[i], flag ? no_argument : required_argument, 0, (int)i + 1};
+        longopts[i] =
+            (struct option){names[i], flag ? no_argument : required_argument, 0, (int)i + 1};
     }
     longopts[N_NAMES] = (struct option){"help", no_argument, 0, 'h'};
     longopts[N_NAMES + 1] = (struct option){0, 0, 0, 0};

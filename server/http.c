@@ -379,13 +379,15 @@ static int dispatch(request *r)
         return reply_error(r, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
     }
     if (strcmp(r->method, "OPTIONS") == 0) { /* CORS preflight */
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (!resp)
             return 0;
         size_t used = strlen(allow);
         snprintf(allow + used, sizeof allow - used, ", OPTIONS");
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
         MHD_add_response_header(resp, "Allow", allow);
         return queue(r, 204, resp);

@@ -44,7 +44,8 @@ int jobopts_parse(train_options *o, const cJSON *hp, char *field, size_t fieldle
     if (regime && !cJSON_IsNull(regime)) {
         if (!cJSON_IsString(regime) || (strcmp(regime->valuestring, "window") != 0 &&
                                         strcmp(regime->valuestring, "sequence") != 0))
-            return fail(field, fieldlen, "regime", err, errlen, "must be \"window\" or \"sequence\"");
+            return fail(field, fieldlen, "regime", err, errlen,
+                        "must be \"window\" or \"sequence\"");
         seq = strcmp(regime->valuestring, "sequence") == 0;
     }
     train_options_regime_defaults(o, seq ? REGIME_SEQUENCE : REGIME_WINDOW);
@@ -78,8 +79,8 @@ int jobopts_parse(train_options *o, const cJSON *hp, char *field, size_t fieldle
             return fail(field, fieldlen, k, err, errlen, "is not a known hyperparameter");
         double v = c->valuedouble;
         char msg[96];
-        snprintf(msg, sizeof msg, "must be %s from %g to %g", f->integer ? "an integer" : "a number",
-                 f->lo, f->hi);
+        snprintf(msg, sizeof msg, "must be %s from %g to %g",
+                 f->integer ? "an integer" : "a number", f->lo, f->hi);
         if (!cJSON_IsNumber(c) || !isfinite(v) || v < f->lo || v > f->hi ||
             (f->integer && v != floor(v)))
             return fail(field, fieldlen, k, err, errlen, msg);

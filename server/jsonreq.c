@@ -21,14 +21,16 @@ cJSON *json_body_or_reply(request *r)
         }
     }
     if (!r->body || r->body_len == 0) {
-        reply_error(r, 400, "invalid_json", NULL, "the request body is empty; expected a JSON object");
+        reply_error(r, 400, "invalid_json", NULL,
+                    "the request body is empty; expected a JSON object");
         return NULL;
     }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
-        size_t pos = at && at >= r->body && at <= r->body + r->body_len ? (size_t)(at - r->body) : 0;
+        size_t pos =
+            at && at >= r->body && at <= r->body + r->body_len ? (size_t)(at - r->body) : 0;
         reply_error(r, 400, "invalid_json", NULL, "malformed JSON at byte %zu", pos);
         return NULL;
     }
@@ -94,8 +96,8 @@ int json_number_or_reply(request *r, const cJSON *obj, const char *name, double 
     }
     double d = v->valuedouble;
     if (!isfinite(d) || d < lo || d > hi) {
-        reply_error(r, 400, "out_of_range", name, "%s must be a finite number from %g to %g, got %g",
-                    name, lo, hi, d);
+        reply_error(r, 400, "out_of_range", name,
+                    "%s must be a finite number from %g to %g, got %g", name, lo, hi, d);
         return 1;
     }
     *out = d;
@@ -108,14 +110,15 @@ int json_int_or_reply(request *r, const cJSON *obj, const char *name, long long 
     const cJSON *v = field(obj, name);
     if (!v)
         return 0;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble)) {
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+        v->valuedouble != floor(v->valuedouble)) {
         reply_error(r, 400, "invalid_type", name, "%s must be an integer", name);
         return 1;
     }
     double d = v->valuedouble;
     if (d < (double)lo || d > (double)hi) {
-        reply_error(r, 400, "out_of_range", name, "%s must be from %lld to %lld, got %.0f", name, lo,
-                    hi, d);
+        reply_error(r, 400, "out_of_range", name, "%s must be from %lld to %lld, got %.0f", name,
+                    lo, hi, d);
         return 1;
     }
     *out = (long long)d;
@@ -151,7 +154,8 @@ int json_strings_or_reply(request *r, const cJSON *obj, const char *name, const 
         return 0;
     }
     if (!cJSON_IsArray(v)) {
-        reply_error(r, 400, "invalid_type", name, "%s must be a string or an array of strings", name);
+        reply_error(r, 400, "invalid_type", name, "%s must be a string or an array of strings",
+                    name);
         return 1;
     }
     for (const cJSON *c = v->child; c; c = c->next) {

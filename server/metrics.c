@@ -52,7 +52,8 @@ void metrics_request(metrics *m, const char *method, const char *route, int stat
     pthread_mutex_lock(&m->lock);
     series *s = NULL;
     for (int i = 0; i < m->n && !s; i++)
-        if (m->s[i].route == route && m->s[i].status == status && strcmp(m->s[i].method, method) == 0)
+        if (m->s[i].route == route && m->s[i].status == status &&
+            strcmp(m->s[i].method, method) == 0)
             s = &m->s[i];
     if (!s && m->n == m->cap) {
         int cap = m->cap ? 2 * m->cap : 32;
@@ -136,18 +137,28 @@ char *metrics_render(metrics *m, const char *extra_lines)
         long long cum = 0;
         for (size_t k = 0; k < N_BUCKETS; k++) {
             cum += s->le[k];
-            put(&b, "lstmgen_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-                    "status=\"%d\",le=\"%g\"} %lld\n", s->method, s->route, s->status, buckets[k], cum);
+            put(&b,
+                "lstmgen_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+                "status=\"%d\",le=\"%g\"} %lld\n",
+                s->method, s->route, s->status, buckets[k], cum);
         }
-        put(&b, "lstmgen_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
-                "le=\"+Inf\"} %lld\n", s->method, s->route, s->status, s->count);
-        put(&b, "lstmgen_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} "
-                "%.6f\n", s->method, s->route, s->status, s->sum);
-        put(&b, "lstmgen_http_request_duration_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} "
-                "%lld\n", s->method, s->route, s->status, s->count);
+        put(&b,
+            "lstmgen_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
+            "le=\"+Inf\"} %lld\n",
+            s->method, s->route, s->status, s->count);
+        put(&b,
+            "lstmgen_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} "
+            "%.6f\n",
+            s->method, s->route, s->status, s->sum);
+        put(&b,
+            "lstmgen_http_request_duration_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} "
+            "%lld\n",
+            s->method, s->route, s->status, s->count);
     }
-    put(&b, "# HELP lstmgen_generated_characters_total Characters generated.\n"
-            "# TYPE lstmgen_generated_characters_total counter\nlstmgen_generated_characters_total %lld\n",
+    put(&b,
+        "# HELP lstmgen_generated_characters_total Characters generated.\n"
+        "# TYPE lstmgen_generated_characters_total counter\nlstmgen_generated_characters_total "
+        "%lld\n",
         m->generated_chars);
     pthread_mutex_unlock(&m->lock);
     if (extra_lines)

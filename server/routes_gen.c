@@ -65,7 +65,8 @@ static int submit_or_reply(request *r, gen_job *job, loaded_model *lm)
     int rc = gen_submit(r->app->gen, job, lm);
     if (rc == CORE_ERANGE) {
         registry_release(r->app->models, lm);
-        reply_busy(r, 1, "too many generations running or queued (--max-concurrent %d); retry shortly",
+        reply_busy(r, 1,
+                   "too many generations running or queued (--max-concurrent %d); retry shortly",
                    r->app->cfg.max_concurrent);
         return 1;
     }

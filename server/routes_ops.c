@@ -39,7 +39,8 @@ int route_readyz(request *r)
     int has_default = app_default_model(a, def, sizeof def) == 0;
     int ready = db_ok && models_ok && !a->stopping;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "status", ready ? "ready" : (a->stopping ? "stopping" : "not ready"));
+    cJSON_AddStringToObject(o, "status",
+                            ready ? "ready" : (a->stopping ? "stopping" : "not ready"));
     cJSON_AddBoolToObject(o, "database", db_ok);
     cJSON_AddBoolToObject(o, "models_dir", models_ok);
     cJSON_AddNumberToObject(o, "models", n);
@@ -70,8 +71,9 @@ int route_metrics(request *r)
                        "# HELP lstmgen_jobs Training jobs by status.\n# TYPE lstmgen_jobs gauge\n",
                        running, queued, jobs_rate(a->jobs));
     for (int s = 0; s < STORE_JOB_NSTATUS && len > 0 && (size_t)len < sizeof extra; s++)
-        len += snprintf(extra + len, sizeof extra - (size_t)len, "lstmgen_jobs{status=\"%s\"} %lld\n",
-                        store_job_status_name((store_job_status)s), (long long)counts[s]);
+        len +=
+            snprintf(extra + len, sizeof extra - (size_t)len, "lstmgen_jobs{status=\"%s\"} %lld\n",
+                     store_job_status_name((store_job_status)s), (long long)counts[s]);
     char *text = metrics_render(a->metrics, extra);
     if (!text)
         return reply_error(r, 500, "internal", NULL, "out of memory");

@@ -386,7 +386,8 @@ static int job_row(sqlite3_stmt *st, void *dst, char *err, size_t errlen)
     }
     if (job_status_from_text(sqlite3_column_text(st, 4), &j.status) != 0) {
         store_job_deinit(&j);
-        return core_errf(err, errlen, CORE_EFORMAT, "job %lld has an unknown status", (long long)j.id);
+        return core_errf(err, errlen, CORE_EFORMAT, "job %lld has an unknown status",
+                         (long long)j.id);
     }
     j.cancel_requested = sqlite3_column_int(st, 6) != 0;
     j.progress.epoch = sqlite3_column_int64(st, 7);
@@ -482,8 +483,8 @@ static int check_dir(const char *path, char *err, size_t errlen)
     const char *dir = dirname(copy); /* may point into copy */
     int rc = 0;
     if (stat(dir, &sb) != 0)
-        rc = core_errf(err, errlen, CORE_EIO, "cannot create database %s: directory %s: %s", path, dir,
-                  strerror(errno));
+        rc = core_errf(err, errlen, CORE_EIO, "cannot create database %s: directory %s: %s", path,
+                       dir, strerror(errno));
     else if (!S_ISDIR(sb.st_mode))
         rc = core_errf(err, errlen, CORE_EIO, "cannot create database %s: %s is not a directory",
                   path, dir);
@@ -495,9 +496,9 @@ static int open_err(store *s, int rc, const char *path, const char *what, char *
                     size_t errlen)
 {
     int sys = s->db ? sqlite3_system_errno(s->db) : 0;
-    return core_errf(err, errlen, code_from_sqlite(rc), "cannot open database %s: %s: %s%s%s%s", path,
-                what, sqlite_msg(s->db, rc), sys ? " (" : "", sys ? strerror(sys) : "",
-                sys ? ")" : "");
+    return core_errf(err, errlen, code_from_sqlite(rc), "cannot open database %s: %s: %s%s%s%s",
+                     path, what, sqlite_msg(s->db, rc), sys ? " (" : "", sys ? strerror(sys) : "",
+                     sys ? ")" : "");
 }
 
 /* Reads a one-row, one-column PRAGMA as text. */

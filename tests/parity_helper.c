@@ -113,7 +113,9 @@ static void read_batch(batch *b, const char *path)
     char key[32], val[32];
     while (fscanf(f, "%31s", key) == 1) {
         if (strcmp(key, "regime") == 0 && fscanf(f, "%31s", val) == 1) {
-            b->loss_all_steps = strcmp(val, "sequence") == 0 ? 1 : strcmp(val, "window") == 0 ? 0 : -1;
+            b->loss_all_steps = strcmp(val, "sequence") == 0 ? 1
+                                : strcmp(val, "window") == 0 ? 0
+                                                             : -1;
         } else if (strcmp(key, "optimizer") == 0 && fscanf(f, "%31s", val) == 1) {
             b->optimizer = optim_parse(val);
         } else if (strcmp(key, "lr") == 0) {

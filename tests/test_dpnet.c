@@ -35,7 +35,8 @@ static void run(int all_steps, int b, int P, const float *params, size_t n, cons
 static void test_equivalence(int all_steps, int b)
 {
     size_t n = model_param_count(V, H, L);
-    float *params = malloc(n * sizeof *params), *g1 = malloc(n * sizeof *g1), *gp = malloc(n * sizeof *gp);
+    float *params = malloc(n * sizeof *params), *g1 = malloc(n * sizeof *g1),
+          *gp = malloc(n * sizeof *gp);
     rng r;
     rng_seed(&r, 5);
     for (size_t i = 0; i < n; i++)

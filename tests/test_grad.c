@@ -25,7 +25,8 @@ static void fill_uniform(float *x, size_t n, float scale, rng *r)
 
 /* |analytic - numeric| <= rtol * max(|a|, |n|) + atol; returns the relative error, counting only
  * gradients well above the absolute floor (for tiny ones the relative error is just noise). */
-static double check_close(const char *what, size_t idx, double a, double num, double rtol, double atol)
+static double check_close(const char *what, size_t idx, double a, double num, double rtol,
+                          double atol)
 {
     double scale = fmax(fabs(a), fabs(num));
     if (fabs(a - num) > rtol * scale + atol)
@@ -146,10 +147,12 @@ static double net_loss(net_case *nc)
     }
     rng drop;
     rng_seed(&drop, 99); /* the same dropout mask on every evaluation */
-    return net_forward(&nc->n, &nc->p, nc->ids, nc->targets, NB, NT, nc->dropout > 0 ? &drop : NULL);
+    return net_forward(&nc->n, &nc->p, nc->ids, nc->targets, NB, NT,
+                       nc->dropout > 0 ? &drop : NULL);
 }
 
-static void check_net_values(net_case *nc, float *vals, const float *grad, size_t n, const char *name)
+static void check_net_values(net_case *nc, float *vals, const float *grad, size_t n,
+                             const char *name)
 {
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
@@ -190,7 +193,8 @@ static void test_net(int L, int all_steps, float dropout)
     }
     net_loss(&nc);
     net_backward(&nc.n, &nc.g, &nc.p);
-    float *dh0 = malloc((size_t)L * NB * NH * sizeof(float)), *dc0 = malloc((size_t)L * NB * NH * sizeof(float));
+    float *dh0 = malloc((size_t)L * NB * NH * sizeof(float)),
+          *dc0 = malloc((size_t)L * NB * NH * sizeof(float));
     memcpy(dh0, nc.n.dh0, (size_t)L * NB * NH * sizeof(float));
     memcpy(dc0, nc.n.dc0, (size_t)L * NB * NH * sizeof(float));
 
