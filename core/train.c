@@ -691,6 +691,12 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
                                     t.loss_sum / t.loss_rows, (double)done_batches / total_batches,
                                     elapsed, rate > 0 ? (total_batches - done_batches) / rate : 0,
                                     elapsed > 0 ? chars_done / elapsed : 0};
+                if (o->max_seconds > 0) { /* a time budget ends the run first if it is shorter */
+                    double left = o->max_seconds - elapsed;
+                    p.eta = left < p.eta ? (left > 0 ? left : 0) : p.eta;
+                    double by_time = elapsed / o->max_seconds;
+                    p.fraction = by_time > p.fraction ? (by_time < 1 ? by_time : 1) : p.fraction;
+                }
                 o->on_progress(o->ctx, &p);
             }
             if ((o->max_seconds > 0 && elapsed >= o->max_seconds) || (o->cancel && *o->cancel)) {

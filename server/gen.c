@@ -2,6 +2,7 @@
 #include "gen.h"
 
 #include "err.h"
+#include "rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ struct gen_sched {
     gen_job *running[1024]; /* for cancel by id; bounded by max_pending */
     int queued, n_running;
     int stopping;
-    unsigned long long next_id;
+    rng ids; /* generation ids: random, so a client cannot guess another's to cancel it */
 };
 
 static double now_mono(void)
@@ -48,9 +49,8 @@ int gen_sched_new(gen_sched **out, registry *models, int workers, int max_pendin
     s->max_pending = max_pending > 1024 ? 1024 : max_pending;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    s->next_id = ((unsigned long long)ts.tv_sec << 20) ^ (unsigned long long)ts.tv_nsec;
+    uint64_t seed[2] = {rng_fresh_seed(), rng_fresh_seed()};
+    rng_seed(&s->ids, seed[0] ^ (seed[1] << 11));
     *out = s;
     return 0;
 }
@@ -195,7 +195,9 @@ int gen_submit(gen_sched *s, gen_job *j, loaded_model *lm)
         pthread_mutex_unlock(&s->lock);
         return CORE_ENOMEM;
     }
-    snprintf(j->id, sizeof j->id, "gen-%llx", s->next_id++);
+    uint64_t a = rng_u64(&s->ids), b = rng_u64(&s->ids);
+    snprintf(j->id, sizeof j->id, "gen-%016llx%016llx", (unsigned long long)a,
+             (unsigned long long)b);
     j->lm = lm;
     j->t_submit = now_mono();
     j->refs++; /* the worker's */

@@ -132,10 +132,11 @@ int reply_busy(request *r, int retry_after, const char *fmt, ...)
     va_end(ap);
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
+    size_t len = text ? strlen(text) : 0;
     if (!text)
         return 0;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    text[len] = '\n'; /* in place of the terminator, as reply_json_take does */
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return 0;
@@ -418,7 +419,8 @@ static int dispatch(request *r)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
         return queue(r, 401, resp);
     }
-    if (r->app->stopping)
+    /* Shutting down: health checks still answer (readyz says "stopping"); the rest waits. */
+    if (r->app->stopping && found->fn != route_healthz && found->fn != route_readyz)
         return reply_busy(r, 5, "the server is shutting down");
     if (r->body_too_large)
         return reply_error(r, 413, "body_too_large", NULL, "the request body exceeds %zu bytes",

@@ -174,21 +174,27 @@ static void run_job(job_slot *slot, store_job *job)
     rc = train_run(&res, &o, corpus.text, (size_t)corpus.bytes, err, sizeof err);
     store_corpus_deinit(&corpus);
     pthread_mutex_lock(&w->lock);
-    int by_user = slot->cancel_by_user, stopping = w->stopping;
+    int by_user = slot->cancel_by_user;
     slot->rate = 0;
     pthread_mutex_unlock(&w->lock);
     if (rc) {
         store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);
     } else if (res.stopped == 2 && by_user) {
         store_finish_job(a->store, job->id, STORE_JOB_CANCELLED, NULL, NULL, 0);
-    } else if (res.stopped == 2 || stopping) {
+    } else if (res.stopped == 2) {
         /* a shutdown: the state is saved; the job goes back to the queue for the next start */
-        store_requeue_running(a->store, NULL, NULL, 0);
+        store_requeue_job(a->store, job->id, NULL, 0);
+        return;
     } else {
         rc = publish(a, out, job->model_name, job->id, err, sizeof err);
         store_finish_job(a->store, job->id, rc ? STORE_JOB_FAILED : STORE_JOB_SUCCEEDED,
                          rc ? err : NULL, NULL, 0);
     }
+    /* Finished for good: the working checkpoints (megabytes each) are of no further use. */
+    unlink(out);
+    unlink(latest);
+    rmdir(dir);
+    store_set_checkpoint(a->store, job->id, NULL, NULL, 0);
 }
 
 static void *worker_main(void *arg)

@@ -175,8 +175,10 @@ int route_corpus_delete(request *r)
     char err[512];
     snprintf(err, sizeof err, "no corpus %.40s", r->params[0]);
     int rc = id ? store_delete_corpus(r->app->store, id, err, sizeof err) : STORE_ENOTFOUND;
+    if (rc == STORE_ENOTFOUND)
+        return reply_error(r, 404, "corpus_not_found", "id", "no corpus %.40s", r->params[0]);
     if (rc)
-        return store_error_reply(r, rc, "corpus_not_found", err);
+        return store_error_reply(r, rc, "corpus", err);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", (double)id);
     cJSON_AddBoolToObject(o, "deleted", 1);

@@ -485,6 +485,11 @@ static int add_logprobs(request *r, cJSON *choice, const loaded_model *lm, const
                 utf8_encode(ac, lm->m->voc.chars[alt->id]);
                 cJSON_AddNumberToObject(alts, ac, alt->logprob);
             }
+            /* OpenAI lists the chosen token too, when it is not among the top n */
+            char chosen[5] = {0};
+            utf8_encode(chosen, lm->m->voc.chars[sr.ids[i]]);
+            if (!cJSON_GetObjectItemCaseSensitive(alts, chosen))
+                cJSON_AddNumberToObject(alts, chosen, sr.logprobs[i]);
             cJSON_AddItemToArray(top, alts);
         } else {
             cJSON_AddItemToArray(top, cJSON_CreateNull());
@@ -542,6 +547,11 @@ int route_completions(request *r)
     }
     if (suffix) {
         reply_error(r, 400, "unsupported", "suffix", "suffix (insertion) is not supported");
+        goto out;
+    }
+    const cJSON *bias = cJSON_GetObjectItemCaseSensitive(body, "logit_bias");
+    if (bias && !cJSON_IsNull(bias) && !(cJSON_IsObject(bias) && !bias->child)) {
+        reply_error(r, 400, "unsupported", "logit_bias", "logit_bias is not supported (only {})");
         goto out;
     }
     if (best_of >= 0 && best_of != n) {
@@ -623,6 +633,16 @@ int route_completions(request *r)
             goto out;
         }
         c->remaining = choices + 1; /* one per choice, one for this handler */
+        for (int i = 0; echo && *prompt && i < choices; i++) { /* the prompt comes first */
+            cJSON *o = chunk_base(c), *arr = cJSON_AddArrayToObject(o, "choices");
+            cJSON *ch = cJSON_CreateObject();
+            cJSON_AddStringToObject(ch, "text", prompt);
+            cJSON_AddNumberToObject(ch, "index", i);
+            cJSON_AddNullToObject(ch, "logprobs");
+            cJSON_AddNullToObject(ch, "finish_reason");
+            cJSON_AddItemToArray(arr, ch);
+            sse_send(c->s, o);
+        }
         int submitted = 0;
         for (int i = 0; i < choices; i++) {
             choice_emit *ce = calloc(1, sizeof *ce);

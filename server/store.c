@@ -1076,8 +1076,8 @@ static int cancel_job_locked(store *s, store_job *out, int64_t id, char *err, si
         /* The worker polls the flag and ends the job itself, with a checkpoint if it likes. */
         sql = "UPDATE jobs SET cancel_requested = 1, updated_at = ?2 WHERE id = ?1";
     } else {
-        rc = core_errf(err, errlen, STORE_ECONFLICT, "job %lld has already %s", (long long)id,
-                  job_status_names[status]);
+        rc = core_errf(err, errlen, STORE_ECONFLICT, "job %lld has already finished (%s)",
+                       (long long)id, job_status_names[status]);
         goto fail;
     }
     char now[STORE_TIME_SIZE];
@@ -1351,6 +1351,31 @@ int store_requeue_running(store *s, int64_t *requeued, char *err, size_t errlen)
         return core_errf(err, errlen, CORE_EINVAL, "store_requeue_running: NULL store");
     pthread_mutex_lock(&s->mu);
     int rc = requeue_locked(s, requeued, err, errlen);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int store_requeue_job(store *s, int64_t id, char *err, size_t errlen)
+{
+    if (!s)
+        return core_errf(err, errlen, CORE_EINVAL, "store_requeue_job: NULL store");
+    const char *what = "requeueing a job";
+    char now[STORE_TIME_SIZE];
+    now_iso(now);
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&s->mu);
+    /* The attempt is given back: a clean stop is not one of the crashes attempts counts. */
+    int rc = prepare(s, &st, "UPDATE jobs SET status = 'queued', updated_at = ?2, "
+                     "attempts = max(attempts - 1, 0) WHERE id = ?1 AND status = 'running'",
+                     what, err, errlen);
+    if (rc == 0 && (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+                    sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT) != SQLITE_OK))
+        rc = sql_err(s, sqlite3_errcode(s->db), what, err, errlen);
+    if (rc == 0)
+        rc = run(s, st, what, err, errlen);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld is not running", (long long)id);
+    sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

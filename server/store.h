@@ -196,6 +196,11 @@ int store_poll_cancel(store *s, int64_t id, int *requested, char *err, size_t er
  * number of jobs requeued. All in one transaction. */
 int store_requeue_running(store *s, int64_t *requeued, char *err, size_t errlen);
 
+/* For a clean shutdown: running job id goes back to queued, its attempt given back (attempts
+ * counts interrupted starts, to give up on a job that keeps bringing the server down).
+ * STORE_ENOTFOUND when there is no such running job. */
+int store_requeue_job(store *s, int64_t id, char *err, size_t errlen);
+
 /* counts[st] = number of jobs with status st, for every status (0 when none). */
 int store_count_jobs(store *s, int64_t counts[STORE_JOB_NSTATUS], char *err, size_t errlen);
 

@@ -629,6 +629,28 @@ static void test_requeue_after_crash(void)
     store_close(s);
 }
 
+/* A clean shutdown requeues exactly its own job and gives the attempt back. */
+static void test_requeue_one(void)
+{
+    store *s = open_db("requeue_one.db");
+    int64_t cid = add_corpus(s, "c", "text");
+    int64_t a = add_job(s, cid), b = add_job(s, cid);
+    ASSERT_EQ_INT(claim(s), a);
+    ASSERT_EQ_INT(claim(s), b);
+    EXPECT_OK(store_requeue_job(s, a, err, sizeof err));
+    store_job j;
+    EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));
+    ASSERT(j.status == STORE_JOB_QUEUED);
+    ASSERT_EQ_INT(j.attempts, 0);
+    store_job_deinit(&j);
+    EXPECT_OK(store_get_job(s, &j, b, err, sizeof err)); /* another worker's job runs on */
+    ASSERT(j.status == STORE_JOB_RUNNING);
+    store_job_deinit(&j);
+    ASSERT_EQ_INT(store_requeue_job(s, a, err, sizeof err), STORE_ENOTFOUND); /* not running */
+    ASSERT_EQ_INT(store_requeue_job(s, 999, err, sizeof err), STORE_ENOTFOUND);
+    store_close(s);
+}
+
 /* A process SIGKILLed while writing 1 MB corpora leaves only whole rows and a sound file. */
 static void test_kill_mid_write(void)
 {
@@ -874,6 +896,7 @@ int main(void)
     test_cancel();
     test_fifo_and_counts();
     test_requeue_after_crash();
+    test_requeue_one();
     test_busy();
     check_claims(1);
     check_claims(0);
