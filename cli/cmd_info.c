@@ -51,6 +51,8 @@ int cmd_info(int argc, char **argv)
         cJSON_AddNumberToObject(o, "layers", m->cfg.L);
         cJSON_AddNumberToObject(o, "hidden", m->cfg.H);
         cJSON_AddStringToObject(o, "regime", regime);
+        cJSON_AddBoolToObject(o, "lowercase", m->cfg.lowercase);
+        cJSON_AddNumberToObject(o, "dropout", m->cfg.dropout);
         cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
         for (int i = 0; i < m->n_meta; i++)
             cJSON_AddStringToObject(meta, m->meta_keys[i], m->meta_vals[i]);

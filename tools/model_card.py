@@ -18,9 +18,9 @@ def main():
            f"{info['parameters']:,} parameters, {info['file_size']:,} bytes):", "",
            "```sh", command, "```", "",
            f"- corpus sha256: `{meta.get('corpus_sha256', '?')}` ({meta.get('corpus_chars', '?')} characters)",
-           f"- regime: {info['regime']}; lowercase: {info.get('lowercase', meta.get('lowercase', '?'))}",
+           f"- regime: {info['regime']}; lowercase: {'yes' if info['lowercase'] else 'no'}",
            f"- epochs run: {len(whole)}; training time: {total / 60:.1f} min on this repository's 2-core "
-           f"machine (1 training thread)",
+           f"machine, which was running other work at the same time",
            f"- the file holds epoch {best['epoch']} (best validation loss {best['val_loss']:.4f} nats "
            f"per character, {best['val_loss'] / 0.6931471805599453:.3f} bits)" if best else "", "",
            "| epoch | train loss | val loss | seconds |", "|---:|---:|---:|---:|"]
