@@ -50,11 +50,6 @@ static int queue(request *r, int status, struct MHD_Response *resp)
     return 0;
 }
 
-int http_queue_response(request *r, int status, struct MHD_Response *resp)
-{
-    return queue(r, status, resp);
-}
-
 int reply_text(request *r, int status, const char *content_type, const char *text, size_t len)
 {
     struct MHD_Response *resp =
@@ -274,21 +269,27 @@ static void stream_done(void *cls)
     stream_unref(s);
 }
 
-int reply_stream(request *r, stream *s, const char *id)
+int reply_events(request *r, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
+                 void *cls, void (*done)(void *cls), const char *id)
 {
-    stream_hold(s);
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_done);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, read, cls, done);
     if (!resp) {
-        stream_done(s);
+        done(cls);
         return reply_error(r, 500, "internal", NULL, "out of memory");
     }
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* proxies: pass events at once */
     if (id)
         MHD_add_response_header(resp, "X-Request-Id", id);
     return queue(r, 200, resp);
+}
+
+int reply_stream(request *r, stream *s, const char *id)
+{
+    stream_hold(s); /* the response's reference, dropped by stream_done */
+    return reply_events(r, stream_read, s, stream_done, id);
 }
 
 // ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include <cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct app;
@@ -45,11 +46,6 @@ const char *http_header(request *r, const char *name);
 /* 1 while the client's socket is still open (peeks with poll, never blocks). */
 int http_client_alive(request *r);
 
-/* Queues a response built by the caller (adding the CORS headers) and releases the caller's
- * reference to it. Returns 0. */
-struct MHD_Response;
-int http_queue_response(request *r, int status, struct MHD_Response *resp);
-
 /* Queue a response. Each returns 0 (the handler's return value). body is taken over. */
 int reply_json_take(request *r, int status, cJSON *body);
 int reply_text(request *r, int status, const char *content_type, const char *text, size_t len);
@@ -76,6 +72,11 @@ void stream_release(stream *s);
  * goes out as the X-Request-Id header, before the first event (a generation's id, so that another
  * connection can cancel it with DELETE /generations/{id} while it streams). */
 int reply_stream(request *r, stream *s, const char *id);
+/* Queues a text/event-stream response whose body read() produces on the connection's own thread
+ * (it may block), with X-Request-Id when id is not NULL. done(cls) runs when the response is
+ * dropped, also when this call fails. */
+int reply_events(request *r, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
+                 void *cls, void (*done)(void *cls), const char *id);
 /* Sets the flag to 1 when the client of the stream goes away (may be NULL). */
 void stream_on_gone(stream *s, volatile int *flag);
 

@@ -499,13 +499,5 @@ int route_job_events(request *r)
         return reply_error(r, 500, "internal", NULL, "out of memory");
     ev->a = r->app;
     ev->id = id;
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, events_read, ev, events_free);
-    if (!resp) {
-        free(ev);
-        return reply_error(r, 500, "internal", NULL, "out of memory");
-    }
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    return http_queue_response(r, 200, resp);
+    return reply_events(r, events_read, ev, events_free, NULL);
 }
