@@ -38,12 +38,28 @@ void lstm_gates_forward(float *h, float *c, float *gates, const float *c_prev, f
     }
 }
 
+/* The cache's views at step t, shared by forward and backward so their offsets cannot disagree. */
+typedef struct step_view {
+    float *gates;        /* (B, 4H) */
+    float *h_prev, *c_prev; /* (B, H) state before the step */
+    float *h, *c;        /* (B, H) state after it */
+    float *tanh_c;       /* (B, H) */
+} step_view;
+
+static step_view step_at(const lstm_cache *k, int t, int B, int H)
+{
+    size_t BH = (size_t)B * H;
+    step_view v = {k->gates + (size_t)t * 4 * BH, k->h + (size_t)t * BH, k->c + (size_t)t * BH,
+                   k->h + (size_t)(t + 1) * BH, k->c + (size_t)(t + 1) * BH,
+                   k->tanh_c + (size_t)t * BH};
+    return v;
+}
+
 void lstm_forward(lstm_cache *k, const int *ids, const float *x, const float *w_ih,
                   const float *w_hh, const float *b_ih, const float *b_hh, int T, int B, int in,
                   int H)
 {
-    size_t G = 4 * (size_t)H, BH = (size_t)B * H, BG = (size_t)B * G;
-    size_t TB = (size_t)T * B;
+    size_t G = 4 * (size_t)H, TB = (size_t)T * B;
     /* Input projection for every step at once: gates = b_ih + b_hh + W_ih x. */
     for (size_t r = 0; r < TB; r++) {
         float *g = k->gates + r * G;
@@ -59,14 +75,11 @@ void lstm_forward(lstm_cache *k, const int *ids, const float *x, const float *w_
     if (!ids) /* gates (TB, 4H) += x (TB, in) . W_ih^T (in, 4H) */
         mm(k->gates, x, w_ih, (int)TB, (int)G, in, MM_N, MM_T, 1.0f);
     for (int t = 0; t < T; t++) {
-        float *g = k->gates + t * BG;
-        const float *h_prev = k->h + t * BH, *c_prev = k->c + t * BH;
+        step_view v = step_at(k, t, B, H);
         /* gates_t (B, 4H) += h_{t-1} (B, H) . W_hh^T (H, 4H) */
-        mm(g, h_prev, w_hh, B, (int)G, H, MM_N, MM_T, 1.0f);
-        lstm_gates_forward(k->h + (t + 1) * BH, k->c + (t + 1) * BH, g, c_prev, k->tanh_c + t * BH,
-                           B, H);
+        mm(v.gates, v.h_prev, w_hh, B, (int)G, H, MM_N, MM_T, 1.0f);
+        lstm_gates_forward(v.h, v.c, v.gates, v.c_prev, v.tanh_c, B, H);
     }
-    (void)in;
 }
 
 /* Gradient through the gate nonlinearities and cell update for one row of one step.
@@ -115,11 +128,12 @@ void lstm_backward(float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float
     size_t TB = (size_t)T * B;
     /* dh0 carries dL/dh_{t-1} from step t's recurrent input, dc0 carries dL/dc_{t-1}. */
     for (int t = T - 1; t >= 0; t--) {
+        step_view v = step_at(k, t, B, H);
         float *dht = dh + t * BH, *dg = dgates + t * BG;
         /* h_t feeds both the layer's output and step t+1: its gradient is the sum. */
         for (size_t j = 0; j < BH; j++)
             dht[j] += dh0[j];
-        gates_backward(dg, dc0, dht, k->gates + t * BG, k->c + t * BH, k->tanh_c + t * BH, B, H);
+        gates_backward(dg, dc0, dht, v.gates, v.c_prev, v.tanh_c, B, H);
         /* forward: gates_t += h_{t-1} W_hh^T, so dh_{t-1} = dgates_t (B, 4H) . W_hh (4H, H) */
         mm(dh0, dg, w_hh, B, H, (int)G, MM_N, MM_N, 0.0f);
     }
