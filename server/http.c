@@ -370,7 +370,9 @@ static int dispatch(request *r)
         if (!match(r, routes[i].pattern, r->path))
             continue;
         r->route = routes[i].pattern;
-        if (strcmp(routes[i].method, r->method) == 0)
+        /* HEAD is GET without the body, which libmicrohttpd leaves out by itself */
+        const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+        if (strcmp(routes[i].method, method) == 0)
             found = &routes[i];
         size_t used = strlen(allow);
         snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);

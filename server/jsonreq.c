@@ -5,6 +5,25 @@
 #include <string.h>
 #include <strings.h>
 
+/* The offset of a \u0000 escape inside a JSON string, or (size_t)-1. cJSON would end the string
+ * there and silently drop the rest, so such a body is refused instead. */
+static size_t find_escaped_nul(const char *s, size_t n)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_string) {
+            in_string = s[i] == '"';
+        } else if (s[i] == '"') {
+            in_string = 0;
+        } else if (s[i] == '\\' && i + 1 < n) {
+            if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+                return i;
+            i++; /* the escaped character */
+        }
+    }
+    return (size_t)-1;
+}
+
 cJSON *json_body_or_reply(request *r)
 {
     const char *ct = http_header(r, "Content-Type");
@@ -23,6 +42,12 @@ cJSON *json_body_or_reply(request *r)
     if (!r->body || r->body_len == 0) {
         reply_error(r, 400, "invalid_json", NULL,
                     "the request body is empty; expected a JSON object");
+        return NULL;
+    }
+    size_t nul = find_escaped_nul(r->body, r->body_len);
+    if (nul != (size_t)-1) {
+        reply_error(r, 400, "invalid_json", NULL, "\\u0000 at byte %zu: strings cannot hold NUL "
+                    "characters here", nul);
         return NULL;
     }
     const char *end = NULL;
@@ -117,7 +142,7 @@ int json_int_or_reply(request *r, const cJSON *obj, const char *name, long long 
     }
     double d = v->valuedouble;
     if (d < (double)lo || d > (double)hi) {
-        reply_error(r, 400, "out_of_range", name, "%s must be from %lld to %lld, got %.0f", name,
+        reply_error(r, 400, "out_of_range", name, "%s must be from %lld to %lld, got %.17g", name,
                     lo, hi, d);
         return 1;
     }

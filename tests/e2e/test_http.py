@@ -1432,6 +1432,17 @@ class T09Errors(E2E):
                               headers={"Content-Type": "application/json"}), 400, "invalid_json")
         self.assertError(post(MAIN, "/generate", "", headers={"Content-Type": "application/json"}),
                          400, "invalid_json")
+        # \u0000 would silently cut the string short in the parser: refused, with its position
+        self.assertError(post(MAIN, "/generate", '{"seed_text": "a\\u0000b"}',
+                              headers={"Content-Type": "application/json"}), 400, "invalid_json",
+                         mentions=("byte 16",))
+        # an escaped backslash before u0000 is ordinary text, not a NUL
+        r = post(MAIN, "/generate", '{"seed_text": "a\\\\u0000b", "length": 1}',
+                 headers={"Content-Type": "application/json"})
+        self.assertNotEqual(r.json().get("error", {}).get("code"), "invalid_json", r)
+        # HEAD is GET without a body
+        h = request(MAIN, "HEAD", "/models")
+        self.assertEqual((h.status, h.body), (200, b""), h)
 
     def test_field_errors(self):
         raw = {
