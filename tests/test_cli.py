@@ -244,7 +244,7 @@ def test_info(corpus):
 
 
 def test_help_and_usage_errors(corpus):
-    for cmd in ("train", "sample", "eval", "info"):
+    for cmd in ("train", "sample", "eval", "info", "serve"):
         out, err = run(cmd, "--help")
         check(out.startswith("usage: lstmgen " + cmd) and err == "", "%s --help" % cmd, out, err)
     out, _ = run("--help")
@@ -272,6 +272,10 @@ def test_help_and_usage_errors(corpus):
         (["eval", path("held_out.txt")], "--model"),
         (["info"], "checkpoint"),
         (["info", w, w], "unexpected"),
+        (["serve", "--port", "70000"], "--port"),
+        (["serve", "--log-format", "xml"], "--log-format"),
+        (["serve", "--max-length", "0"], "--max-length"),
+        (["serve", "--wat"], "--wat"),
     ]
     for args, mention in cases:
         _, err = run(*args, want=2)
