@@ -355,6 +355,8 @@ typedef struct completion_ctx {
     stream *s;              /* NULL unless streaming */
     pthread_mutex_t lock;
     int remaining;          /* streaming: holds (completion_drop) */
+    int include_usage;      /* streaming: stream_options.include_usage */
+    long long prompt_chars, completion_chars; /* streaming: for the usage chunk (lock) */
     char id[64];
     char model[72];
     long long created;
@@ -367,6 +369,16 @@ static void completion_free(completion_ctx *c)
     free(c);
 }
 
+static cJSON *chunk_base(completion_ctx *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", c->id);
+    cJSON_AddStringToObject(o, "object", "text_completion");
+    cJSON_AddNumberToObject(o, "created", (double)c->created);
+    cJSON_AddStringToObject(o, "model", c->model);
+    return o;
+}
+
 /* Drops k holds on a streaming completion: the handler holds one until it has submitted, each
  * running choice one. The last hold ends the stream with [DONE] and frees it. */
 static void completion_drop(completion_ctx *c, int k)
@@ -377,20 +389,18 @@ static void completion_drop(completion_ctx *c, int k)
     pthread_mutex_unlock(&c->lock);
     if (!last)
         return;
+    if (c->include_usage) { /* OpenAI's last chunk: no choices, the usage of them all */
+        cJSON *o = chunk_base(c), *u = cJSON_AddObjectToObject(o, "usage");
+        cJSON_AddArrayToObject(o, "choices");
+        cJSON_AddNumberToObject(u, "prompt_tokens", (double)c->prompt_chars);
+        cJSON_AddNumberToObject(u, "completion_tokens", (double)c->completion_chars);
+        cJSON_AddNumberToObject(u, "total_tokens", (double)(c->prompt_chars + c->completion_chars));
+        sse_send(c->s, o);
+    }
     stream_write(c->s, "data: [DONE]\n\n", 14);
     stream_close(c->s);
     stream_release(c->s);
     completion_free(c);
-}
-
-static cJSON *chunk_base(completion_ctx *c)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", c->id);
-    cJSON_AddStringToObject(o, "object", "text_completion");
-    cJSON_AddNumberToObject(o, "created", (double)c->created);
-    cJSON_AddStringToObject(o, "model", c->model);
-    return o;
 }
 
 typedef struct choice_emit {
@@ -425,6 +435,10 @@ static void completion_stream_done(gen_job *j)
     choice_emit *ce = j->req.emit_ctx;
     completion_ctx *c = ce->c;
     metrics_generated(c->a->metrics, (long long)j->res.generated_chars);
+    pthread_mutex_lock(&c->lock);
+    c->prompt_chars = (long long)j->res.seed_chars;
+    c->completion_chars += (long long)j->res.generated_chars;
+    pthread_mutex_unlock(&c->lock);
     cJSON *o;
     if (j->timed_out || j->rc) {
         o = cJSON_CreateObject();
@@ -549,6 +563,18 @@ int route_completions(request *r)
         reply_error(r, 400, "unsupported", "suffix", "suffix (insertion) is not supported");
         goto out;
     }
+    int include_usage = 0;
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(body, "stream_options");
+    if (so && !cJSON_IsNull(so)) {
+        static const char *const so_fields[] = {"include_usage", NULL};
+        if (!cJSON_IsObject(so)) {
+            reply_error(r, 400, "invalid_type", "stream_options", "stream_options must be an object");
+            goto out;
+        }
+        if (json_known_fields_or_reply(r, so, so_fields) ||
+            json_bool_or_reply(r, so, "include_usage", &include_usage))
+            goto out;
+    }
     const cJSON *bias = cJSON_GetObjectItemCaseSensitive(body, "logit_bias");
     if (bias && !cJSON_IsNull(bias) && !(cJSON_IsObject(bias) && !bias->child)) {
         reply_error(r, 400, "unsupported", "logit_bias", "logit_bias is not supported (only {})");
@@ -633,6 +659,7 @@ int route_completions(request *r)
             goto out;
         }
         c->remaining = choices + 1; /* one per choice, one for this handler */
+        c->include_usage = include_usage;
         for (int i = 0; echo && *prompt && i < choices; i++) { /* the prompt comes first */
             cJSON *o = chunk_base(c), *arr = cJSON_AddArrayToObject(o, "choices");
             cJSON *ch = cJSON_CreateObject();

@@ -998,6 +998,24 @@ class T05Completions(E2E):
         for i in (0, 1):
             self.assertEqual(texts[i], plain["choices"][i]["text"], "streamed choice %d" % i)
 
+    def test_stream_usage_and_echo(self):
+        plain = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=20, seed=4, n=2))
+        r = self.complete(model="seq", prompt="The ", max_tokens=20, seed=4, n=2, stream=True,
+                          echo=True, stream_options={"include_usage": True})
+        events = data_events(r.body)
+        self.assertEqual(events[-1][1], "[DONE]")
+        last = events[-2][1]  # include_usage: a last chunk with no choices and the usage
+        self.assertEqual(last["choices"], [], last)
+        self.assertEqual(last["usage"], plain["usage"], "usage of the stream")
+        texts = {0: "", 1: ""}
+        for _, e in events[:-2]:
+            (ch,) = e["choices"]
+            texts[ch["index"]] += ch["text"]
+        for i in (0, 1):  # echo: the prompt comes first
+            self.assertEqual(texts[i], "The " + plain["choices"][i]["text"], "choice %d" % i)
+        self.assertError(self.complete(model="seq", prompt="x", stream=True,
+                                       stream_options={"bogus": 1}), 400, "unknown_field", "bogus")
+
     def test_logprobs_shapes(self):
         for k in range(6):
             b = self.ok_json(self.complete(model="seq", prompt="The ", max_tokens=10, seed=1,
