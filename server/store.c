@@ -407,6 +407,34 @@ static int job_row(sqlite3_stmt *st, void *dst, char *err, size_t errlen)
     return 0;
 }
 
+/* Reads the one row sql (with ?1 = id) selects into out with row(); STORE_ENOTFOUND naming kind
+ * when there is none. */
+static int select_by_id(store *s, const char *sql, int64_t id, const char *kind,
+                        int (*row)(sqlite3_stmt *, void *, char *, size_t), void *out, char *err,
+                        size_t errlen)
+{
+    char what[48];
+    snprintf(what, sizeof what, "reading a %s", kind);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, &st, sql, what, err, errlen);
+    if (rc)
+        return rc;
+    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK) {
+        rc = sql_err(s, rc, what, err, errlen);
+        goto done;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = row(st, out, err, errlen);
+    else if (rc == SQLITE_DONE)
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "%s %lld not found", kind, (long long)id);
+    else
+        rc = sql_err(s, rc, what, err, errlen);
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int epoch_row(sqlite3_stmt *st, void *dst, char *err, size_t errlen)
 {
     store_epoch e = {0};
@@ -696,27 +724,9 @@ static int is_sha256_hex(const char *h)
 static int get_corpus_locked(store *s, store_corpus *out, int64_t id, int with_text, char *err,
                              size_t errlen)
 {
-    const char *what = "reading a corpus";
     const char *sql = with_text ? "SELECT " CORPUS_COLUMNS ", text FROM corpora WHERE id = ?1"
                                 : "SELECT " CORPUS_COLUMNS " FROM corpora WHERE id = ?1";
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(s, &st, sql, what, err, errlen);
-    if (rc)
-        return rc;
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = corpus_row(st, out, err, errlen);
-    else if (rc == SQLITE_DONE)
-        rc = core_errf(err, errlen, STORE_ENOTFOUND, "corpus %lld not found", (long long)id);
-    else
-        rc = sql_err(s, rc, what, err, errlen);
-done:
-    sqlite3_finalize(st);
-    return rc;
+    return select_by_id(s, sql, id, "corpus", corpus_row, out, err, errlen);
 }
 
 int store_add_corpus(store *s, store_corpus *out, const char *name, const char *text, size_t len,
@@ -913,25 +923,8 @@ void store_free_jobs(store_job *list, size_t n)
 
 static int get_job_locked(store *s, store_job *out, int64_t id, char *err, size_t errlen)
 {
-    const char *what = "reading a job";
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(s, &st, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1", what, err, errlen);
-    if (rc)
-        return rc;
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = job_row(st, out, err, errlen);
-    else if (rc == SQLITE_DONE)
-        rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
-    else
-        rc = sql_err(s, rc, what, err, errlen);
-done:
-    sqlite3_finalize(st);
-    return rc;
+    return select_by_id(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1", id, "job", job_row,
+                        out, err, errlen);
 }
 
 /* Reads the job a write just made, then commits; out is written only after the commit. */
