@@ -134,6 +134,16 @@ static void retire(registry *r, int i)
         free_loaded(old);
 }
 
+/* Retires the loaded version of name, if any (its file is gone). */
+static void forget(registry *r, const char *name)
+{
+    pthread_mutex_lock(&r->lock);
+    int i = find(r, name);
+    if (i >= 0)
+        retire(r, i);
+    pthread_mutex_unlock(&r->lock);
+}
+
 int registry_acquire(registry *r, const char *name, loaded_model **out, char *err, size_t errlen)
 {
     if (!registry_name_ok(name))
@@ -144,11 +154,7 @@ int registry_acquire(registry *r, const char *name, loaded_model **out, char *er
     pthread_mutex_lock(&r->load);
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        pthread_mutex_lock(&r->lock);
-        int i = find(r, name);
-        if (i >= 0)
-            retire(r, i);
-        pthread_mutex_unlock(&r->lock);
+        forget(r, name);
         pthread_mutex_unlock(&r->load);
         return core_errf(err, errlen, CORE_ENOTFOUND, "model '%s' not found", name);
     }
@@ -289,11 +295,7 @@ int registry_delete(registry *r, const char *name, char *err, size_t errlen)
         rc = errno == ENOENT ? core_errf(err, errlen, CORE_ENOTFOUND, "model '%s' not found", name)
                              : core_errf(err, errlen, CORE_EIO, "cannot delete model '%s': %s",
                                          name, strerror(errno));
-    pthread_mutex_lock(&r->lock);
-    int i = find(r, name);
-    if (i >= 0)
-        retire(r, i);
-    pthread_mutex_unlock(&r->lock);
+    forget(r, name);
     pthread_mutex_unlock(&r->load);
     return rc;
 }
