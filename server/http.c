@@ -423,7 +423,7 @@ static int dispatch(request *r)
         return queue(r, 401, resp);
     }
     /* Shutting down: health checks still answer (readyz says "stopping"); the rest waits. */
-    if (r->app->stopping && found->fn != route_healthz && found->fn != route_readyz)
+    if (r->app->stopping && !found->while_stopping)
         return reply_busy(r, 5, "the server is shutting down");
     if (r->body_too_large)
         return reply_error(r, 413, "body_too_large", NULL, "the request body exceeds %zu bytes",

@@ -16,6 +16,7 @@ typedef struct route {
     const char *pattern; /* "/jobs/{id}/cancel": {x} matches one path segment */
     route_fn fn;
     int auth;
+    int while_stopping; /* still answered during a shutdown (health checks) */
 } route;
 
 extern const route routes[];
