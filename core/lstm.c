@@ -3,6 +3,7 @@
  * above 0) and the weight gradients are each one large sgemm over all T*B rows. */
 #include "lstm.h"
 
+#include "cell.h"
 #include "mathfn.h"
 #include "mm.h"
 
@@ -15,16 +16,8 @@ gates_row_forward(float *restrict h, float *restrict c, float *restrict gi, floa
                   float *restrict gg, float *restrict go, const float *restrict c_prev,
                   float *restrict tanh_c, int H)
 {
-    for (int j = 0; j < H; j++) {
-        float i = mathfn_sigmoid(gi[j]), f = mathfn_sigmoid(gf[j]);
-        float g = mathfn_tanh(gg[j]), o = mathfn_sigmoid(go[j]);
-        float cv = f * c_prev[j] + i * g;
-        float t = mathfn_tanh(cv);
-        gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
-        c[j] = cv;
-        h[j] = o * t;
-        tanh_c[j] = t;
-    }
+    for (int j = 0; j < H; j++)
+        lstm_cell(&gi[j], &gf[j], &gg[j], &go[j], c_prev[j], &c[j], &h[j], &tanh_c[j]);
 }
 
 MATHFN_CLONES

@@ -3,6 +3,7 @@
 #include "sample.h"
 
 #include "err.h"
+#include "genstream.h"
 #include "infer.h"
 #include "utf8.h"
 #include "vocab.h"
@@ -246,228 +247,56 @@ cleanup:
     return rc;
 }
 
-static int check_request(const sample_request *req, char *err, size_t errlen)
-{
-    sample_options opt = {req->temperature, req->top_k, req->top_p};
-    int rc = sample_options_check(&opt, err, errlen);
-    if (rc)
-        return rc;
-    if (req->length < 0)
-        return core_errf(err, errlen, CORE_ERANGE, "length must be >= 0, got %d", req->length);
-    if (req->mode < SAMPLE_MODE_AUTO || req->mode > SAMPLE_MODE_WINDOW)
-        return core_errf(err, errlen, CORE_ERANGE, "unknown mode %d", req->mode);
-    if (req->n_stop < 0)
-        return core_errf(err, errlen, CORE_ERANGE, "n_stop must be >= 0, got %d", req->n_stop);
-    if (req->n_stop > 0 && !req->stop)
-        return core_errf(err, errlen, CORE_EINVAL, "stop is NULL but n_stop is %d", req->n_stop);
-    for (int i = 0; i < req->n_stop; i++) {
-        const char *s = req->stop[i];
-        if (!s || !*s)
-            return core_errf(err, errlen, CORE_EINVAL, "stop[%d] is empty", i);
-        /* A valid stop string starts on a character boundary, so matches and held-back tails
-         * never split a character. */
-        size_t n = strlen(s);
-        for (size_t off = 0; off < n;) {
-            uint32_t cp;
-            size_t l = utf8_next(&cp, s + off, n - off);
-            if (l == 0)
-                return core_errf(err, errlen, CORE_EUTF8,
-                                 "stop[%d]: invalid UTF-8 at byte offset %zu", i, off);
-            off += l;
-        }
-    }
-    return 0;
-}
-
-/* The zero state's output, fc applied to h = 0: just fc_b. */
-static void zero_state_logits(infer_state *st, const model *m)
-{
-    memcpy(st->logits, m->p.fc_b, (size_t)m->V * sizeof *st->logits);
-}
-
-/* The book's step: from the zero state, read the last maxlen of the hist ids ever appended to
- * ring (a ring buffer of maxlen, id j at j % maxlen), leaving the next-character logits. */
-static void window_logits(infer_state *st, const model *m, const int *ring, size_t hist,
-                          size_t maxlen)
-{
-    infer_state_reset(st);
-    if (hist == 0) {
-        zero_state_logits(st, m);
-        return;
-    }
-    for (size_t j = hist > maxlen ? hist - maxlen : 0; j < hist; j++)
-        infer_step(st, m, ring[j % maxlen]);
-}
-
-/* Length of the longest stop string that text ends with, or 0. */
-static size_t stop_match(const char *text, size_t len, const char *const *stop, const size_t *slen,
-                         int n_stop)
-{
-    size_t best = 0;
-    for (int i = 0; i < n_stop; i++)
-        if (slen[i] > best && slen[i] <= len && memcmp(text + len - slen[i], stop[i], slen[i]) == 0)
-            best = slen[i];
-    return best;
-}
-
-/* Length of the longest tail of the n bytes at tail that is a proper prefix of a stop string:
- * the text that may still become a match and so must not be emitted yet. */
-static size_t stop_holdback(const char *tail, size_t n, const char *const *stop, const size_t *slen,
-                            int n_stop)
-{
-    size_t hold = 0;
-    for (int i = 0; i < n_stop; i++)
-        for (size_t j = slen[i] - 1 < n ? slen[i] - 1 : n; j > hold; j--)
-            if (memcmp(tail + n - j, stop[i], j) == 0) {
-                hold = j;
-                break;
-            }
-    return hold;
-}
-
-static int text_reserve(char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t cap2 = *cap ? *cap : 64;
-    while (cap2 < need)
-        cap2 *= 2;
-    char *p = realloc(*buf, cap2);
-    if (!p)
-        return CORE_ENOMEM;
-    *buf = p;
-    *cap = cap2;
-    return 0;
-}
-
 static int cancelled(const sample_request *req) { return req->cancel && *req->cancel; }
 
 int sample_generate(sample_result *res, const model *m, const sample_request *req, char *err,
                     size_t errlen)
 {
-    int rc = check_request(req, err, errlen);
+    genstream g;
+    int rc = genstream_init(&g, m, req, err, errlen);
     if (rc)
         return rc;
-    int mode = req->mode;
-    if (mode == SAMPLE_MODE_AUTO)
-        mode = m->cfg.regime == REGIME_SEQUENCE ? SAMPLE_MODE_STATEFUL : SAMPLE_MODE_WINDOW;
-
-    int *ids = NULL, *ring = NULL;
-    size_t n_ids = 0, *slen = NULL, len = 0, cap = 0;
-    char *text = NULL;
-    infer_state st = {0};
-    sampler smp = {0};
-
-    char msg[256] = "";
-    rc = sample_encode_text(&ids, &n_ids, m, req->seed_text, req->seed_len, req->skip_unknown, msg,
-                            sizeof msg);
-    if (rc) {
-        core_errf(err, errlen, rc, "seed text: %s", msg);
-        goto cleanup;
+    infer_batch *b = NULL;
+    if (infer_batch_open(&b, m, 1)) {
+        genstream_deinit(&g);
+        return core_errf(err, errlen, CORE_ENOMEM, "out of memory for the inference state");
     }
-    sample_options opt = {req->temperature, req->top_k, req->top_p};
-    rc = sampler_init(&smp, m->V, &opt, req->seed, err, errlen);
-    if (rc)
-        goto cleanup;
-    rc = infer_state_init(&st, m);
-    if (rc) {
-        core_errf(err, errlen, rc, "out of memory for the inference state");
-        goto cleanup;
-    }
-    size_t maxlen = (size_t)m->cfg.maxlen;
-    slen = malloc((size_t)req->n_stop * sizeof *slen + 1);
-    ring = mode == SAMPLE_MODE_WINDOW ? malloc(maxlen * sizeof *ring) : NULL;
-    /* Sized for ASCII output; grows by doubling for wider characters. */
-    size_t guess = (size_t)req->length + 1;
-    rc = text_reserve(&text, &cap, guess < (1u << 20) ? guess : (1u << 20));
-    if (!slen || (mode == SAMPLE_MODE_WINDOW && !ring) || rc) {
-        rc = core_errf(err, errlen, CORE_ENOMEM, "out of memory for generation");
-        goto cleanup;
-    }
-    for (int i = 0; i < req->n_stop; i++)
-        slen[i] = strlen(req->stop[i]);
-
-    int finish = SAMPLE_FINISH_LENGTH, emit_failed = 0;
-    size_t hist = n_ids; /* WINDOW: characters read or generated so far */
-    if (mode == SAMPLE_MODE_WINDOW) {
-        for (size_t j = n_ids > maxlen ? n_ids - maxlen : 0; j < n_ids; j++)
-            ring[j % maxlen] = ids[j];
-    } else if (n_ids == 0) {
-        zero_state_logits(&st, m);
-    } else {
-        for (size_t j = 0; j < n_ids && !cancelled(req); j++)
-            infer_step(&st, m, ids[j]);
-    }
-    if (cancelled(req))
-        finish = SAMPLE_FINISH_CANCELLED;
-
     size_t emitted = 0;
-    int prev = -1;
-    for (int i = 0; i < req->length && finish == SAMPLE_FINISH_LENGTH; i++) {
+    int emit_failed = 0;
+    while (!genstream_done(&g)) {
         if (cancelled(req)) {
-            finish = SAMPLE_FINISH_CANCELLED;
-            break;
-        }
-        if (mode == SAMPLE_MODE_WINDOW)
-            window_logits(&st, m, ring, hist, maxlen);
-        else if (prev >= 0)
-            infer_step(&st, m, prev);
-        int id = sample_next(&smp, st.logits);
-        prev = id;
-        if (mode == SAMPLE_MODE_WINDOW)
-            ring[hist++ % maxlen] = id;
-
-        char u[4];
-        size_t ulen = utf8_encode(u, m->voc.chars[id]);
-        if (text_reserve(&text, &cap, len + ulen + 1)) {
-            rc = core_errf(err, errlen, CORE_ENOMEM, "out of memory after %zu bytes of text", len);
-            goto cleanup;
-        }
-        memcpy(text + len, u, ulen);
-        len += ulen;
-
-        size_t cut = stop_match(text, len, req->stop, slen, req->n_stop);
-        if (cut) {
-            len -= cut;
-            finish = SAMPLE_FINISH_STOP;
-            break;
-        }
-        if (req->emit) {
-            size_t safe = len - stop_holdback(text + emitted, len - emitted, req->stop, slen,
-                                              req->n_stop);
-            if (safe > emitted) {
-                emit_failed = req->emit(req->emit_ctx, text + emitted, safe - emitted) != 0;
-                emitted = safe;
-                if (emit_failed)
-                    finish = SAMPLE_FINISH_CANCELLED;
+            genstream_cancel(&g);
+        } else if (genstream_ready(&g)) {
+            if (genstream_predict(&g)) {
+                rc = core_errf(err, errlen, CORE_ENOMEM, "out of memory after %zu bytes of text",
+                               g.len);
+                goto cleanup;
             }
+        } else {
+            infer_row row = {&g.st, 0, 0};
+            row.id = genstream_input(&g, &row.want_logits);
+            infer_batch_step(b, &row, 1, NULL);
+            genstream_stepped(&g);
+        }
+        if (req->emit && !emit_failed && g.safe > emitted) {
+            emit_failed = req->emit(req->emit_ctx, g.text + emitted, g.safe - emitted) != 0;
+            emitted = g.safe;
+            if (emit_failed)
+                genstream_cancel(&g);
         }
     }
-    /* Whatever was held back for a stop string that never completed. */
-    if (req->emit && !emit_failed && len > emitted)
-        if (req->emit(req->emit_ctx, text + emitted, len - emitted) != 0)
-            finish = SAMPLE_FINISH_CANCELLED;
-    text[len] = '\0';
-
-    size_t chars = 0;
-    for (size_t j = 0; j < len; j++)
-        chars += ((unsigned char)text[j] & 0xC0) != 0x80; /* count lead bytes */
-    res->text = text;
-    res->text_len = len;
-    res->seed_chars = n_ids;
-    res->generated_chars = chars;
-    res->finish_reason = finish;
-    res->mode = mode;
-    text = NULL;
+    g.text[g.len] = '\0'; /* text_reserve kept room for it */
+    res->text = g.text;
+    res->text_len = g.len;
+    res->seed_chars = g.n_seed;
+    res->generated_chars = g.chars;
+    res->finish_reason = g.finish;
+    res->mode = g.mode;
+    g.text = NULL;
     rc = 0;
-
 cleanup:
-    free(text);
-    free(slen);
-    free(ring);
-    infer_state_deinit(&st);
-    sampler_deinit(&smp);
-    free(ids);
+    infer_batch_free(b);
+    genstream_deinit(&g);
     return rc;
 }
 

@@ -100,6 +100,9 @@ typedef struct sample_request {
     void *emit_ctx;
     const volatile int *cancel; /* polled before each character (and while reading the seed);
                                    may be NULL */
+    int want_logprobs;      /* genstream: record each generated character's log-probability */
+    int top_logprobs;       /* with it: that many most probable alternatives, 0..SCORE_MAX_TOP */
+    int echo_logprobs;      /* with it: score the seed text's characters too */
 } sample_request;
 
 typedef struct sample_result {
@@ -119,17 +122,18 @@ typedef struct sample_result {
 int sample_encode_text(int **ids, size_t *n_ids, const model *m, const char *text, size_t len,
                        int skip_unknown, char *err, size_t errlen);
 
-/* Generates req->length characters after req->seed_text. The seed is encoded as
- * sample_encode_text. An empty seed (or one whose characters were all skipped) starts from the
- * zero state, whose output is the fc layer at h = 0, so the first character is drawn from
- * softmax(fc_b). Generation stops early when the generated text ends with one of req->stop
+/* Generates req->length characters after req->seed_text: one genstream (genstream.h) stepped
+ * alone, the same code and so the same bits as a stream in the server's batches. The seed is
+ * encoded as sample_encode_text. An empty seed (or one whose characters were all skipped) starts
+ * from the zero state, whose output is the fc layer at h = 0, so the first character is drawn
+ * from softmax(fc_b). Generation stops early when the generated text ends with one of req->stop
  * (the longest matching one is cut off), or on cancellation. With emit, text is streamed as soon
  * as it cannot be the start of a stop string; the emitted chunks concatenate to res->text unless
  * emit itself asked to stop. Cancellation is not an error: it returns 0 with finish_reason
  * SAMPLE_FINISH_CANCELLED and the text made so far.
- * Errors: CORE_ERANGE (temperature, top_k, top_p, length, n_stop, mode; the message names the
- * field), CORE_EINVAL (NULL or empty stop string), CORE_EUTF8, CORE_EVOCAB, CORE_ENOMEM. res is
- * written only on success; free it with sample_result_deinit. m is only read (thread-safe). */
+ * Errors: those of sample_request_check (CORE_ERANGE, CORE_EINVAL, CORE_EUTF8, CORE_EVOCAB; the
+ * message names the field), CORE_ENOMEM. res is written only on success; free it with
+ * sample_result_deinit. m is only read (thread-safe). */
 int sample_generate(sample_result *res, const model *m, const sample_request *req, char *err,
                     size_t errlen);
 

@@ -53,6 +53,7 @@ int score_text(score_result *res, const model *m, const char *text, size_t len, 
     double *logprobs = NULL, *logp = NULL;
     score_alt *top = NULL;
     infer_state st = {0};
+    infer_batch *b = NULL;
 
     char msg[256] = "";
     int rc = sample_encode_text(&ids, &n, m, text, len, skip_unknown, msg, sizeof msg);
@@ -64,7 +65,8 @@ int score_text(score_result *res, const model *m, const char *text, size_t len, 
     logp = malloc((size_t)m->V * sizeof *logp);
     if (top_n > 0)
         top = malloc((n ? n : 1) * (size_t)top_n * sizeof *top);
-    if (!logprobs || !logp || (top_n > 0 && !top) || infer_state_init(&st, m) != 0) {
+    if (!logprobs || !logp || (top_n > 0 && !top) || infer_state_init(&st, m) != 0 ||
+        infer_batch_open(&b, m, 1) != 0) {
         rc = core_errf(err, errlen, CORE_ENOMEM, "out of memory scoring %zu characters", n);
         goto cleanup;
     }
@@ -84,7 +86,7 @@ int score_text(score_result *res, const model *m, const char *text, size_t len, 
                 score_top(top + i * (size_t)top_n, top_n, logp, m->V);
         }
         if (i + 1 < n)
-            infer_step(&st, m, ids[i]);
+            infer_step(b, &st, ids[i]);
     }
 
     res->n = n;
@@ -96,6 +98,7 @@ int score_text(score_result *res, const model *m, const char *text, size_t len, 
     ids = NULL, logprobs = NULL, top = NULL;
 
 cleanup:
+    infer_batch_free(b);
     infer_state_deinit(&st);
     free(top);
     free(logp);

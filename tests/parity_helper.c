@@ -53,6 +53,15 @@ static model *load(const char *path)
     return m;
 }
 
+/* One character through a one-off batch of one (the hand-rolled reference loops). */
+static void step1(infer_state *st, const model *m, int id)
+{
+    infer_batch *b;
+    ASSERT_EQ_INT(infer_batch_open(&b, m, 1), 0);
+    infer_step(b, st, id);
+    infer_batch_free(b);
+}
+
 // ----------------------------------------------------------------------------
 // probs
 
@@ -70,7 +79,7 @@ static int cmd_probs(const char *ckpt, const char *text_path)
     double *logp = malloc((size_t)m->V * sizeof *logp); /* (V) */
     ASSERT(logp);
     for (size_t i = 0; i < n; i++) {
-        infer_step(&st, m, ids[i]);
+        step1(&st, m, ids[i]);
         score_log_softmax(logp, st.logits, m->V);
         for (int v = 0; v < m->V; v++)
             printf("%s%.12g", v ? " " : "", exp(logp[v]));

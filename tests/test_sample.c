@@ -73,6 +73,15 @@ static size_t text_ids(int *ids, const model *m, const char *s)
     return n;
 }
 
+/* One character through a one-off batch of one (the hand-rolled reference loops). */
+static void step1(infer_state *st, const model *m, int id)
+{
+    infer_batch *b;
+    ASSERT_EQ_INT(infer_batch_open(&b, m, 1), 0);
+    infer_step(b, st, id);
+    infer_batch_free(b);
+}
+
 static void append_id(char *buf, size_t *len, const model *m, int id)
 {
     *len += utf8_encode(buf + *len, m->voc.chars[id]);
@@ -399,13 +408,13 @@ static void test_greedy_generation(void)
     int ids[16];
     size_t n = text_ids(ids, m, "ab c");
     for (size_t i = 0; i < n; i++)
-        infer_step(&st, m, ids[i]);
+        step1(&st, m, ids[i]);
     char want[LEN * 4 + 1] = "";
     size_t wlen = 0;
     for (int i = 0; i < LEN; i++) {
         int id = argmax_f(st.logits, m->V);
         append_id(want, &wlen, m, id);
-        infer_step(&st, m, id);
+        step1(&st, m, id);
     }
     ASSERT_EQ_INT(res.text_len, wlen);
     ASSERT_EQ_STR(res.text, want);
@@ -466,13 +475,13 @@ static void test_stateful_matches_hand_loop(void)
     int ids[16];
     size_t n = text_ids(ids, m, "c\xC3\xA9 a");
     for (size_t i = 0; i < n; i++)
-        infer_step(&st, m, ids[i]);
+        step1(&st, m, ids[i]);
     char want[LEN * 4 + 1] = "";
     size_t wlen = 0;
     for (int i = 0; i < LEN; i++) {
         int id = sample_next(&s, st.logits);
         append_id(want, &wlen, m, id);
-        infer_step(&st, m, id);
+        step1(&st, m, id);
     }
     ASSERT_EQ_STR(res.text, want);
     ASSERT_EQ_INT(res.generated_chars, LEN);
@@ -505,7 +514,7 @@ static void test_window_matches_hand_loop(void)
     for (int i = 0; i < LEN; i++) {
         infer_state_reset(&st);
         for (size_t j = n > 4 ? n - 4 : 0; j < n; j++)
-            infer_step(&st, m, hist[j]);
+            step1(&st, m, hist[j]);
         int id = sample_next(&s, st.logits);
         append_id(want, &wlen, m, id);
         hist[n++] = id;
@@ -898,7 +907,7 @@ static void test_score(void)
     double total = 0.0;
     for (size_t i = 0; i + 1 < n; i++) {
         ASSERT_EQ_INT(res.ids[i], ids[i]);
-        infer_step(&st, m, ids[i]);
+        step1(&st, m, ids[i]);
         double sum = 0.0;
         for (int j = 0; j < m->V; j++)
             sum += exp((double)st.logits[j]);
