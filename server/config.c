@@ -32,14 +32,17 @@ static const char help[] =
     "                          [LSTMGEN_CORS_ORIGIN]\n"
     "  --http-threads N        concurrent connections, one thread each (256) "
     "[LSTMGEN_HTTP_THREADS]\n"
-    "  --gen-threads N         generation workers per model (one per core) [LSTMGEN_GEN_THREADS]\n"
+    "  --gen-threads N         threads that share one model's batched step when it runs alone\n"
+    "                          (one per core) [LSTMGEN_GEN_THREADS]\n"
     "  --train-threads N       threads of a training job (one per core) [LSTMGEN_TRAIN_THREADS]\n"
     "  --job-workers N         training jobs run at once (1: each gets every core)\n"
     "                          [LSTMGEN_JOB_WORKERS]\n"
     "  --max-length N          characters per generation (10000) [LSTMGEN_MAX_LENGTH]\n"
     "  --max-body BYTES        request body limit (67108864: corpora are uploaded whole)\n"
     "                          [LSTMGEN_MAX_BODY]\n"
-    "  --max-concurrent N      generations running or queued before 503 (64)\n"
+    "  --max-batch N           streams of one model stepped together per tick (64); more wait\n"
+    "                          in its queue [LSTMGEN_MAX_BATCH]\n"
+    "  --max-concurrent N      streams running or queued, all models, before 503 (256)\n"
     "                          [LSTMGEN_MAX_CONCURRENT]\n"
     "  --request-timeout S     seconds a generation may take, 0 = no limit (60)\n"
     "                          [LSTMGEN_REQUEST_TIMEOUT]\n"
@@ -105,8 +108,11 @@ static int apply(server_config *c, const char *name, const char *v)
         return parse_long(&n, v, 1, 100000) ? bad("--http-threads", v, "1..100000")
                                             : (c->http_threads = (int)n, 0);
     if (strcmp(name, "gen-threads") == 0)
-        return parse_long(&n, v, 1, 256) ? bad("--gen-threads", v, "1..256")
-                                         : (c->gen_threads = (int)n, 0);
+        return parse_long(&n, v, 1, 64) ? bad("--gen-threads", v, "1..64")
+                                        : (c->gen_threads = (int)n, 0);
+    if (strcmp(name, "max-batch") == 0)
+        return parse_long(&n, v, 1, 1024) ? bad("--max-batch", v, "1..1024")
+                                          : (c->max_batch = (int)n, 0);
     if (strcmp(name, "train-threads") == 0)
         return parse_long(&n, v, 1, 16) ? bad("--train-threads", v, "1..16")
                                         : (c->train_threads = (int)n, 0);
@@ -120,7 +126,7 @@ static int apply(server_config *c, const char *name, const char *v)
         return parse_long(&n, v, 1024, 1L << 40) ? bad("--max-body", v, "at least 1024")
                                                  : (c->max_body = (size_t)n, 0);
     if (strcmp(name, "max-concurrent") == 0)
-        return parse_long(&n, v, 1, 1000000) ? bad("--max-concurrent", v, "1..1000000")
+        return parse_long(&n, v, 1, 65536) ? bad("--max-concurrent", v, "1..65536")
                                              : (c->max_concurrent = (int)n, 0);
     if (strcmp(name, "request-timeout") == 0) {
         char *end;
@@ -142,7 +148,7 @@ static int apply(server_config *c, const char *name, const char *v)
 static const char *const names[] = {
     "host", "port", "models", "db", "default-model", "api-key", "auth-generate", "cors-origin",
     "http-threads", "gen-threads", "train-threads", "job-workers", "max-length", "max-body",
-    "max-concurrent", "request-timeout", "log-format",
+    "max-batch", "max-concurrent", "request-timeout", "log-format",
 };
 #define N_NAMES (sizeof names / sizeof *names)
 
@@ -155,12 +161,13 @@ int config_parse(server_config *c, int argc, char **argv)
     strcpy(c->db_path, "./lstmgen.db");
     strcpy(c->cors_origin, "*");
     c->http_threads = 256;
-    c->gen_threads = cores();
-    c->train_threads = cores();
+    c->gen_threads = cores() < 64 ? cores() : 64;
+    c->train_threads = cores() < 16 ? cores() : 16;
     c->job_workers = 1;
     c->max_length = 10000;
     c->max_body = 64u << 20;
-    c->max_concurrent = 64;
+    c->max_batch = 64;
+    c->max_concurrent = 256;
     c->request_timeout = 60;
 
     for (size_t i = 0; i < N_NAMES; i++) {

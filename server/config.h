@@ -18,12 +18,13 @@ typedef struct server_config {
     int auth_generate;        /* the key is required for generation too */
     char cors_origin[512];
     int http_threads;         /* concurrent connections (one thread each) */
-    int gen_threads;          /* generation workers per model */
+    int gen_threads;          /* threads that split one model's step */
+    int max_batch;            /* streams per model per tick */
     int train_threads;        /* shards of a training job */
     int job_workers;          /* training jobs run at once */
     int max_length;           /* characters per generation */
     size_t max_body;          /* bytes */
-    int max_concurrent;       /* generations running or queued, across models */
+    int max_concurrent;       /* streams running or queued, across models */
     double request_timeout;   /* seconds; 0 = none */
     int log_json;
 } server_config;

@@ -11,8 +11,6 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,130 +142,7 @@ int reply_busy(request *r, int retry_after, const char *fmt, ...)
 }
 
 // ----------------------------------------------------------------------------
-// streams
-
-struct stream {
-    pthread_mutex_t lock;
-    pthread_cond_t more;
-    char *data;
-    size_t len, cap, off;
-    int closed, gone, refs;
-    volatile int *gone_flag;
-};
-
-stream *stream_new(void)
-{
-    stream *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->more, NULL);
-    s->refs = 1;
-    return s;
-}
-
-static void stream_unref(stream *s)
-{
-    pthread_mutex_lock(&s->lock);
-    int last = --s->refs == 0;
-    pthread_mutex_unlock(&s->lock);
-    if (!last)
-        return;
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->more);
-    free(s->data);
-    free(s);
-}
-
-void stream_hold(stream *s)
-{
-    pthread_mutex_lock(&s->lock);
-    s->refs++;
-    pthread_mutex_unlock(&s->lock);
-}
-
-void stream_release(stream *s)
-{
-    if (s)
-        stream_unref(s);
-}
-
-int stream_write(stream *s, const char *data, size_t len)
-{
-    pthread_mutex_lock(&s->lock);
-    if (s->gone) {
-        pthread_mutex_unlock(&s->lock);
-        return -1;
-    }
-    if (s->off > 0 && s->off == s->len)
-        s->off = s->len = 0; /* everything sent: reuse the buffer from the start */
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + len)
-            cap *= 2;
-        char *p = realloc(s->data, cap);
-        if (!p) {
-            pthread_mutex_unlock(&s->lock);
-            return -1;
-        }
-        s->data = p, s->cap = cap;
-    }
-    memcpy(s->data + s->len, data, len);
-    s->len += len;
-    pthread_cond_signal(&s->more);
-    pthread_mutex_unlock(&s->lock);
-    return 0;
-}
-
-void stream_close(stream *s)
-{
-    pthread_mutex_lock(&s->lock);
-    s->closed = 1;
-    pthread_cond_signal(&s->more);
-    pthread_mutex_unlock(&s->lock);
-}
-
-void stream_on_gone(stream *s, volatile int *flag)
-{
-    pthread_mutex_lock(&s->lock);
-    s->gone_flag = flag;
-    if (s->gone && flag)
-        *flag = 1;
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Runs on the connection's own thread, so it may wait for the producer. */
-static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-    (void)pos;
-    stream *s = cls;
-    pthread_mutex_lock(&s->lock);
-    while (s->off == s->len && !s->closed)
-        pthread_cond_wait(&s->more, &s->lock);
-    ssize_t n;
-    if (s->off == s->len) {
-        n = MHD_CONTENT_READER_END_OF_STREAM;
-    } else {
-        size_t k = s->len - s->off < max ? s->len - s->off : max;
-        memcpy(out, s->data + s->off, k);
-        s->off += k;
-        n = (ssize_t)k;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return n;
-}
-
-/* MHD drops the response: sent in full, or the client went away. */
-static void stream_done(void *cls)
-{
-    stream *s = cls;
-    pthread_mutex_lock(&s->lock);
-    s->gone = 1;
-    if (s->gone_flag)
-        *s->gone_flag = 1;
-    pthread_mutex_unlock(&s->lock);
-    stream_unref(s);
-}
+// streamed responses
 
 int reply_events(request *r, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
                  void *cls, void (*done)(void *cls), const char *id)
@@ -286,12 +161,6 @@ int reply_events(request *r, ssize_t (*read)(void *cls, uint64_t pos, char *buf,
     return queue(r, 200, resp);
 }
 
-int reply_stream(request *r, stream *s, const char *id)
-{
-    stream_hold(s); /* the response's reference, dropped by stream_done */
-    return reply_events(r, stream_read, s, stream_done, id);
-}
-
 // ----------------------------------------------------------------------------
 // request helpers
 
@@ -305,16 +174,11 @@ const char *http_header(request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-int http_client_alive(request *r)
+int http_client_fd(request *r)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci)
-        return 1;
-    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0)
-        return 1;
-    return !(p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    return ci ? ci->connect_fd : -1;
 }
 
 /* Compares in time independent of where the strings differ (the key must not leak by timing). */

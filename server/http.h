@@ -43,8 +43,8 @@ void http_stop(struct MHD_Daemon *d);
 const char *http_query(request *r, const char *key);
 /* Value of a request header, or NULL. */
 const char *http_header(request *r, const char *name);
-/* 1 while the client's socket is still open (peeks with poll, never blocks). */
-int http_client_alive(request *r);
+/* The client's socket, for a handler that waits on it with poll (-1 if unknown). */
+int http_client_fd(request *r);
 
 /* Queue a response. Each returns 0 (the handler's return value). body is taken over. */
 int reply_json_take(request *r, int status, cJSON *body);
@@ -57,27 +57,14 @@ int reply_error(request *r, int status, const char *code, const char *param, con
 int reply_busy(request *r, int retry_after, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* A streamed response (server-sent events): the producer appends with stream_write from any
- * thread and calls stream_close when done; the connection's thread sends as data arrives.
- * stream_write returns -1 once the client has gone, so the producer can stop. */
-typedef struct stream stream;
-stream *stream_new(void);
-int stream_write(stream *s, const char *data, size_t len);
-void stream_close(stream *s);
-/* Takes one more reference, dropped with stream_release. */
-void stream_hold(stream *s);
-/* Drops the producer's reference (the response holds its own), or one taken by stream_hold. */
-void stream_release(stream *s);
-/* Queues s as a text/event-stream response; the response takes a reference. id, when not NULL,
- * goes out as the X-Request-Id header, before the first event (a generation's id, so that another
- * connection can cancel it with DELETE /generations/{id} while it streams). */
-int reply_stream(request *r, stream *s, const char *id);
+/* What a reply_events read callback returns when the body is complete. */
+#define HTTP_EVENTS_END ((ssize_t)-1)
 /* Queues a text/event-stream response whose body read() produces on the connection's own thread
- * (it may block), with X-Request-Id when id is not NULL. done(cls) runs when the response is
- * dropped, also when this call fails. */
+ * (it may block until there is more), with X-Request-Id when id is not NULL (a generation's id,
+ * so that another connection can cancel it with DELETE /generations/{id} while it streams).
+ * done(cls) runs when the response is dropped: sent in full, the client gone, or this call
+ * failing. */
 int reply_events(request *r, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
                  void *cls, void (*done)(void *cls), const char *id);
-/* Sets the flag to 1 when the client of the stream goes away (may be NULL). */
-void stream_on_gone(stream *s, volatile int *flag);
 
 #endif

@@ -18,7 +18,7 @@ typedef struct series {
     int status;
     long long count;
     double sum;
-    long long le[N_BUCKETS]; /* cumulative when rendered */
+    long long le[N_BUCKETS + 1]; /* per bucket, the last above every bound */
 } series;
 
 struct metrics {
@@ -71,11 +71,10 @@ void metrics_request(metrics *m, const char *method, const char *route, int stat
     if (s) {
         s->count++;
         s->sum += seconds;
-        for (size_t b = 0; b < N_BUCKETS; b++)
-            if (seconds <= buckets[b]) {
-                s->le[b]++;
-                break;
-            }
+        size_t b = 0;
+        while (b < N_BUCKETS && seconds > buckets[b])
+            b++;
+        s->le[b]++;
     }
     pthread_mutex_unlock(&m->lock);
 }
@@ -87,21 +86,14 @@ void metrics_generated(metrics *m, long long chars)
     pthread_mutex_unlock(&m->lock);
 }
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...)
+void metrics_put(metrics_text *b, const char *fmt, ...)
 {
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
         int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
         va_end(ap);
-        if (n < 0) {
+        if (n < 0 || b->failed) {
             b->failed = 1;
             return;
         }
@@ -121,48 +113,48 @@ static void put(buf *b, const char *fmt, ...)
     }
 }
 
+void metrics_put_histogram(metrics_text *b, const char *name, const char *labels,
+                           const double *le, size_t n, const long long *counts, double sum)
+{
+    long long cum = 0;
+    for (size_t k = 0; k < n; k++) {
+        cum += counts[k];
+        metrics_put(b, "%s_bucket{%s,le=\"%g\"} %lld\n", name, labels, le[k], cum);
+    }
+    cum += counts[n];
+    metrics_put(b, "%s_bucket{%s,le=\"+Inf\"} %lld\n", name, labels, cum);
+    metrics_put(b, "%s_sum{%s} %.6f\n%s_count{%s} %lld\n", name, labels, sum, name, labels, cum);
+}
+
 char *metrics_render(metrics *m, const char *extra_lines)
 {
-    buf b = {0};
+    metrics_text b = {0};
     pthread_mutex_lock(&m->lock);
-    put(&b, "# HELP lstmgen_http_requests_total HTTP requests by method, route and status.\n"
-            "# TYPE lstmgen_http_requests_total counter\n");
+    metrics_put(&b, "# HELP lstmgen_http_requests_total HTTP requests by method, route and "
+                    "status.\n# TYPE lstmgen_http_requests_total counter\n");
     for (int i = 0; i < m->n; i++)
-        put(&b, "lstmgen_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %lld\n",
-            m->s[i].method, m->s[i].route, m->s[i].status, m->s[i].count);
-    put(&b, "# HELP lstmgen_http_request_duration_seconds Time from request to the end of the "
-            "response.\n# TYPE lstmgen_http_request_duration_seconds histogram\n");
+        metrics_put(&b,
+                    "lstmgen_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %lld\n",
+                    m->s[i].method, m->s[i].route, m->s[i].status, m->s[i].count);
+    metrics_put(&b, "# HELP lstmgen_http_request_duration_seconds Time from request to the end of "
+                    "the response.\n# TYPE lstmgen_http_request_duration_seconds histogram\n");
     for (int i = 0; i < m->n; i++) {
         const series *s = &m->s[i];
-        long long cum = 0;
-        for (size_t k = 0; k < N_BUCKETS; k++) {
-            cum += s->le[k];
-            put(&b,
-                "lstmgen_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-                "status=\"%d\",le=\"%g\"} %lld\n",
-                s->method, s->route, s->status, buckets[k], cum);
-        }
-        put(&b,
-            "lstmgen_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
-            "le=\"+Inf\"} %lld\n",
-            s->method, s->route, s->status, s->count);
-        put(&b,
-            "lstmgen_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} "
-            "%.6f\n",
-            s->method, s->route, s->status, s->sum);
-        put(&b,
-            "lstmgen_http_request_duration_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} "
-            "%lld\n",
-            s->method, s->route, s->status, s->count);
+        char labels[256];
+        snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"", s->method,
+                 s->route, s->status);
+        metrics_put_histogram(&b, "lstmgen_http_request_duration_seconds", labels, buckets,
+                              N_BUCKETS, s->le, s->sum);
     }
-    put(&b,
+    metrics_put(
+        &b,
         "# HELP lstmgen_generated_characters_total Characters generated.\n"
         "# TYPE lstmgen_generated_characters_total counter\nlstmgen_generated_characters_total "
         "%lld\n",
         m->generated_chars);
     pthread_mutex_unlock(&m->lock);
     if (extra_lines)
-        put(&b, "%s", extra_lines);
+        metrics_put(&b, "%s", extra_lines);
     if (b.failed) {
         free(b.p);
         return NULL;

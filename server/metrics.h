@@ -17,4 +17,17 @@ void metrics_generated(metrics *m, long long chars);
  * format (gauges owned by other modules), are appended verbatim. NULL if out of memory. */
 char *metrics_render(metrics *m, const char *extra_lines);
 
+/* Exposition text being written: metrics_put appends (printf-style), growing p; failed is set
+ * (and stays) when memory runs out. Free p. */
+typedef struct metrics_text {
+    char *p;
+    size_t len, cap;
+    int failed;
+} metrics_text;
+void metrics_put(metrics_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A histogram's _bucket, _sum and _count lines. labels: `k="v",...` without braces; counts:
+ * n + 1 per-bucket counts (not cumulative), the last for values above every bound in le. */
+void metrics_put_histogram(metrics_text *t, const char *name, const char *labels,
+                           const double *le, size_t n, const long long *counts, double sum);
+
 #endif

@@ -213,6 +213,21 @@ void registry_release(registry *r, loaded_model *lm)
         free_loaded(lm);
 }
 
+void registry_hold(registry *r, loaded_model *lm)
+{
+    pthread_mutex_lock(&r->lock);
+    lm->refs++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+int registry_is_current(registry *r, const loaded_model *lm)
+{
+    pthread_mutex_lock(&r->lock);
+    int current = lm->current;
+    pthread_mutex_unlock(&r->lock);
+    return current;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);

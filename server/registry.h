@@ -37,6 +37,10 @@ int registry_name_ok(const char *name);
  * is not a valid checkpoint (message in err). Release with registry_release. Thread-safe. */
 int registry_acquire(registry *r, const char *name, loaded_model **out, char *err, size_t errlen);
 void registry_release(registry *r, loaded_model *lm);
+/* One more reference to lm, which the caller already holds one of. */
+void registry_hold(registry *r, loaded_model *lm);
+/* 1 while lm is what its file holds (not replaced, deleted or forgotten since it loaded). */
+int registry_is_current(registry *r, const loaded_model *lm);
 
 /* The names of the models in the directory (*.safetensors with valid names, not *.latest.*),
  * sorted; caller frees each and the array. */

@@ -4,6 +4,7 @@
 
 const route routes[] = {
     {"POST", "/generate", route_generate, AUTH_GENERATE, 0},
+    {"GET", "/generations", route_generations_list, AUTH_MUTATE, 0},
     {"DELETE", "/generations/{id}", route_generation_cancel, AUTH_GENERATE, 0},
     {"POST", "/v1/completions", route_completions, AUTH_GENERATE, 0},
     {"GET", "/v1/models", route_openai_models, AUTH_NONE, 0},

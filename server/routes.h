@@ -25,6 +25,7 @@ extern const int n_routes;
 /* routes_gen.c */
 int route_generate(request *r);
 int route_completions(request *r);
+int route_generations_list(request *r);
 int route_generation_cancel(request *r);
 /* routes_models.c */
 int route_models_list(request *r);

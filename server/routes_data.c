@@ -14,7 +14,6 @@
 #include "vocab.h"
 
 #include <math.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,7 +462,7 @@ static ssize_t events_read(void *cls, uint64_t pos, char *buf, size_t max)
             return (ssize_t)k;
         }
         if (ev->finished || ev->a->stopping)
-            return MHD_CONTENT_READER_END_OF_STREAM;
+            return HTTP_EVENTS_END;
         if (ev->last_write > 0) {
             struct timespec ts = {0, 250 * 1000 * 1000};
             nanosleep(&ts, NULL);

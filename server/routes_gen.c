@@ -1,6 +1,8 @@
-/* routes_gen: POST /generate (JSON or server-sent events), POST /v1/completions (OpenAI's legacy
- * completions API, streaming and logprobs included) and DELETE /generations/{id}. Handlers check
- * everything a client can get wrong before queueing, so a stream never starts on a bad request. */
+/* routes_gen: POST /generate (JSON or server-sent events), POST /v1/completions (OpenAI's
+ * completions API, streaming and logprobs included), GET /generations and
+ * DELETE /generations/{id}. A handler reads its fields, checks the request exactly as the
+ * stream will read it (sample_request_check, core's), submits it to the model's scheduler, and
+ * then only waits for (gen_wait) or writes out (gen_take) what the scheduler delivers. */
 #include "routes.h"
 
 #include "app.h"
@@ -9,12 +11,10 @@
 #include "jsonreq.h"
 #include "metrics.h"
 #include "rng.h"
-#include "score.h"
 #include "serve.h"
 #include "utf8.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,168 +22,262 @@
 
 #define MAX_STOPS 16
 
-static double now_mono(void)
+// ----------------------------------------------------------------------------
+// what every generation route shares
+
+/* How a route names core's sample_request fields (sample_request_check's *field), for errors. */
+typedef struct field_name {
+    const char *core, *json;
+} field_name;
+
+static const char *json_field(const field_name *names, const char *core)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    for (; names && names->core; names++)
+        if (strcmp(names->core, core) == 0)
+            return names->json;
+    return core;
 }
 
-static int client_alive(void *ctx) { return http_client_alive(ctx); }
-
-static const char *finish_name(const gen_job *j)
+/* Checks q against lm's model, then queues it for n choices. NULL after a reply: 400 naming the
+ * field, 503 with Retry-After when the queue is full or the server is stopping. */
+static gen_req *submit_or_reply(request *r, loaded_model *lm, const sample_request *q, int n,
+                                int streaming, const field_name *names)
 {
-    return j->res.finish_reason == SAMPLE_FINISH_STOP ? "stop" : "length";
-}
-
-/* /generate's finish_reason, which also tells a cancelled generation (DELETE /generations/{id}
- * or a shutdown) from one that reached its length; OpenAI's enum has no such value. */
-static const char *generate_finish_name(const gen_job *j)
-{
-    return j->res.finish_reason == SAMPLE_FINISH_CANCELLED ? "cancelled" : finish_name(j);
-}
-
-/* Validates the seed text against the model as generation will read it; nonzero if it replied. */
-static int seed_text_or_reply(request *r, const loaded_model *lm, const char *field,
-                              const char *text, int skip_unknown)
-{
-    int *ids = NULL;
-    size_t n;
-    char err[256];
-    int rc = sample_encode_text(&ids, &n, lm->m, text, strlen(text), skip_unknown, err, sizeof err);
-    free(ids);
-    if (rc == CORE_EUTF8 || rc == CORE_EVOCAB)
-        return reply_error(r, 400, rc == CORE_EUTF8 ? "invalid_utf8" : "unknown_character", field,
-                           "%s: %s", field, err), 1;
-    if (rc)
-        return reply_error(r, 500, "internal", NULL, "%s", err), 1;
-    return 0;
-}
-
-static int submit_or_reply(request *r, gen_job *job, loaded_model *lm)
-{
-    int rc = gen_submit(r->app->gen, job, lm);
-    if (rc == CORE_ERANGE) {
-        registry_release(r->app->models, lm);
-        reply_busy(r, 1,
-                   "too many generations running or queued (--max-concurrent %d); retry shortly",
+    const char *field = NULL;
+    char err[512];
+    int rc = sample_request_check(q, lm->m, &field, err, sizeof err);
+    if (rc) {
+        const char *code = rc == CORE_EUTF8    ? "invalid_utf8"
+                           : rc == CORE_EVOCAB ? "unknown_character"
+                           : rc == CORE_ERANGE ? "out_of_range"
+                           : rc == CORE_EINVAL ? "invalid_value"
+                                               : "internal";
+        const char *param = field ? json_field(names, field) : NULL;
+        reply_error(r, rc == CORE_ENOMEM ? 500 : 400, code, param, "%s%s%s", param ? param : "",
+                    param ? ": " : "", err);
+        return NULL;
+    }
+    gen_req *g = gen_req_new(q, n, streaming);
+    if (!g) {
+        reply_error(r, 500, "internal", NULL, "out of memory");
+        return NULL;
+    }
+    int retry = 1;
+    rc = gen_submit(r->app->gen, g, lm, &retry);
+    if (rc == CORE_ERANGE || rc == CORE_ECANCELLED) {
+        reply_busy(r, retry, rc == CORE_ECANCELLED ? "the server is shutting down"
+                                                   : "too many generations running or queued "
+                                                     "(--max-concurrent %d); retry shortly",
                    r->app->cfg.max_concurrent);
-        return 1;
+    } else if (rc) {
+        reply_error(r, 500, "internal", NULL, "cannot schedule the generation");
     }
     if (rc) {
-        registry_release(r->app->models, lm);
-        reply_error(r, 500, "internal", NULL, "cannot schedule the generation");
-        return 1;
+        gen_req_release(g);
+        return NULL;
     }
-    return 0;
+    return g;
 }
 
-/* The error of a finished job as a reply; 0 if it succeeded. */
-static int job_error_or_reply(request *r, gen_job *job)
+/* Waits for a non-streamed request (a gone client cancels it); nonzero after an error reply. */
+static int outcome_or_reply(request *r, gen_req *g)
 {
-    if (job->timed_out)
+    if (!gen_wait(g, http_client_fd(r)))
+        return reply_error(r, 499, "client_closed", NULL, "the client closed the connection"), 1;
+    if (g->timed_out)
         return reply_error(r, 504, "timeout", NULL, "the generation exceeded --request-timeout "
                            "(%g s)", r->app->cfg.request_timeout), 1;
-    if (job->rc)
-        return reply_error(r, job->rc == CORE_ERANGE ? 400 : 500, core_errname(job->rc), NULL, "%s",
-                           job->err), 1;
+    if (g->rc)
+        return reply_error(r, 500, core_errname(g->rc), NULL, "generation failed: %s",
+                           core_strerror(g->rc)), 1;
     return 0;
 }
 
-static void add_timing(cJSON *o, const gen_job *j)
+static size_t generated_chars(const gen_req *g)
 {
-    cJSON *t = cJSON_AddObjectToObject(o, "timing");
-    double total = j->t_end - j->t_submit, run = j->t_end - j->t_start;
-    cJSON_AddNumberToObject(t, "total_ms", round(total * 1e4) / 10);
-    cJSON_AddNumberToObject(t, "queue_ms", round((j->t_start - j->t_submit) * 1e4) / 10);
-    cJSON_AddNumberToObject(t, "chars_per_second",
-                            run > 0 ? round((double)j->res.generated_chars / run) : 0);
+    size_t n = 0;
+    for (int i = 0; i < g->n; i++)
+        n += g->choice[i].started ? g->choice[i].gs.chars : 0;
+    return n;
 }
 
-static void add_usage(cJSON *o, const gen_job *j)
+static size_t seed_chars(const gen_req *g)
 {
-    cJSON *u = cJSON_AddObjectToObject(o, "usage");
-    cJSON_AddNumberToObject(u, "seed_chars", (double)j->res.seed_chars);
-    cJSON_AddNumberToObject(u, "generated_chars", (double)j->res.generated_chars);
+    return g->choice[0].started ? g->choice[0].gs.n_seed : 0;
+}
+
+static const char *finish_name(int finish)
+{
+    return finish == SAMPLE_FINISH_STOP ? "stop" : "length";
+}
+
+/* /generate's finish_reason also tells a cancelled generation (DELETE /generations/{id} or a
+ * shutdown) from one that reached its length; OpenAI's enum has no such value. */
+static const char *generate_finish_name(int finish)
+{
+    return finish == SAMPLE_FINISH_CANCELLED ? "cancelled" : finish_name(finish);
 }
 
 static void add_seed(cJSON *o, uint64_t seed)
 {
     char buf[24];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
-    cJSON_AddRawToObject(o, "seed", buf);
+    cJSON_AddRawToObject(o, "seed", buf); /* an integer token: a double would round above 2^53 */
 }
 
-/* Writes one server-sent event; nonzero if the client is gone. */
-static int sse_send(stream *s, cJSON *event)
+static void add_timing(cJSON *o, const gen_req *g)
 {
-    char *text = cJSON_PrintUnformatted(event);
-    cJSON_Delete(event);
-    if (!text)
-        return 1;
-    size_t len = strlen(text);
-    char *line = malloc(len + 9);
-    if (!line) {
-        free(text);
-        return 1;
+    cJSON *t = cJSON_AddObjectToObject(o, "timing");
+    double run = g->t_end - g->t_start;
+    cJSON_AddNumberToObject(t, "total_ms", round((g->t_end - g->t_submit) * 1e4) / 10);
+    cJSON_AddNumberToObject(t, "queue_ms", round((g->t_start - g->t_submit) * 1e4) / 10);
+    cJSON_AddNumberToObject(t, "chars_per_second",
+                            run > 0 ? round((double)generated_chars(g) / run) : 0);
+}
+
+static void add_usage(cJSON *o, const gen_req *g)
+{
+    cJSON *u = cJSON_AddObjectToObject(o, "usage");
+    cJSON_AddNumberToObject(u, "seed_chars", (double)seed_chars(g));
+    cJSON_AddNumberToObject(u, "generated_chars", (double)generated_chars(g));
+}
+
+/* The error of a request that ended badly, as an event's "error" object; NULL if it did not. */
+static cJSON *outcome_error(const gen_req *g, int openai)
+{
+    if (!g->timed_out && !g->rc)
+        return NULL;
+    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", g->timed_out ? "timeout" : core_errname(g->rc));
+    cJSON_AddStringToObject(e, "message", g->timed_out ? "the generation exceeded "
+                            "--request-timeout" : core_strerror(g->rc));
+    if (openai) {
+        cJSON_AddStringToObject(e, "type", "server_error");
+        cJSON_AddNullToObject(e, "param");
     }
-    memcpy(line, "data: ", 6);
-    memcpy(line + 6, text, len);
-    memcpy(line + 6 + len, "\n\n", 2);
-    int rc = stream_write(s, line, len + 8);
-    free(line);
+    return o;
+}
+
+// ----------------------------------------------------------------------------
+// server-sent events: the connection's thread takes what the scheduler delivers and formats it
+
+typedef struct sse sse;
+/* Formats one delivery into events (sse_put); GEN_END is the last call. */
+typedef void (*sse_format_fn)(sse *e, const gen_event *ev);
+
+struct sse {
+    app *a;
+    gen_req *g;
+    sse_format_fn format;
+    char *buf;               /* formatted bytes not yet handed to the connection */
+    size_t len, off, cap;
+    int ended;
+    /* /v1/completions */
+    char id[64], model[72];
+    long long created;
+    int include_usage;
+    const char *echo;        /* the prompt, sent first for each choice (g's own copy) */
+};
+
+static void sse_append(sse *e, const char *s, size_t n)
+{
+    if (e->len + n > e->cap) {
+        size_t cap = e->cap ? e->cap : 1024;
+        while (cap < e->len + n)
+            cap *= 2;
+        char *p = realloc(e->buf, cap);
+        if (!p)
+            return; /* the event is lost; the connection gets what fits */
+        e->buf = p, e->cap = cap;
+    }
+    memcpy(e->buf + e->len, s, n);
+    e->len += n;
+}
+
+/* Appends `data: JSON\n\n` and deletes o. */
+static void sse_put(sse *e, cJSON *o)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return;
+    sse_append(e, "data: ", 6);
+    sse_append(e, text, strlen(text));
+    sse_append(e, "\n\n", 2);
     cJSON_free(text);
-    return rc != 0;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    sse *e = cls;
+    while (e->off == e->len) {
+        if (e->ended)
+            return HTTP_EVENTS_END;
+        e->off = e->len = 0;
+        gen_event ev;
+        gen_take(e->g, &ev);
+        e->format(e, &ev);
+        free(ev.text);
+        if (ev.kind == GEN_END) { /* done: its streams are the handler's to read now */
+            metrics_generated(e->a->metrics, (long long)generated_chars(e->g));
+            e->ended = 1;
+        }
+    }
+    size_t n = e->len - e->off < max ? e->len - e->off : max;
+    memcpy(out, e->buf + e->off, n);
+    e->off += n;
+    return (ssize_t)n;
+}
+
+/* The response is gone: sent in full, or the client left (then the generation stops). */
+static void sse_free(void *cls)
+{
+    sse *e = cls;
+    gen_req_cancel(e->g);
+    gen_req_release(e->g);
+    free(e->buf);
+    free(e);
+}
+
+/* Answers with the events of g (taking over the caller's reference) as format writes them. */
+static int reply_sse(request *r, gen_req *g, sse_format_fn format, const sse *init)
+{
+    sse *e = malloc(sizeof *e);
+    if (!e) {
+        gen_req_cancel(g);
+        gen_req_release(g);
+        return reply_error(r, 500, "internal", NULL, "out of memory");
+    }
+    *e = *init;
+    e->a = r->app, e->g = g, e->format = format;
+    return reply_events(r, sse_read, e, sse_free, g->id);
 }
 
 // ----------------------------------------------------------------------------
 // POST /generate
 
-typedef struct generate_ctx {
-    app *a;
-    stream *s;
-    gen_job *job;
-    char model[72];
-} generate_ctx;
+static const field_name generate_names[] = {{NULL, NULL}};
 
-static int generate_emit(void *ctx, const char *utf8, size_t len)
+static void generate_event(sse *e, const gen_event *ev)
 {
-    generate_ctx *g = ctx;
-    if (g->job->deadline > 0 && now_mono() > g->job->deadline) {
-        g->job->timed_out = 1;
-        return 1;
+    const gen_req *g = e->g;
+    if (ev->kind == GEN_TEXT) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "text", ev->text);
+        sse_put(e, o);
+    } else if (ev->kind == GEN_END) {
+        cJSON *o = outcome_error(g, 0);
+        if (!o) {
+            o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", g->id);
+            cJSON_AddStringToObject(o, "finish_reason", generate_finish_name(g->choice[0].finish));
+            add_seed(o, g->req.seed);
+            add_usage(o, g);
+            add_timing(o, g);
+        }
+        sse_put(e, o);
     }
-    char *chunk = strndup(utf8, len); /* the chunk is not NUL-terminated */
-    if (!chunk)
-        return 1;
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "text", chunk);
-    free(chunk);
-    return sse_send(g->s, e);
-}
-
-static void generate_stream_done(gen_job *j)
-{
-    generate_ctx *g = j->ctx;
-    metrics_generated(g->a->metrics, (long long)j->res.generated_chars);
-    cJSON *e = cJSON_CreateObject();
-    if (j->timed_out || j->rc) {
-        cJSON *err = cJSON_AddObjectToObject(e, "error");
-        cJSON_AddStringToObject(err, "code", j->timed_out ? "timeout" : core_errname(j->rc));
-        cJSON_AddStringToObject(err, "message", j->timed_out ? "the generation exceeded "
-                                "--request-timeout" : j->err);
-    } else {
-        cJSON_AddStringToObject(e, "id", j->id);
-        cJSON_AddStringToObject(e, "finish_reason", generate_finish_name(j));
-        add_seed(e, j->req.seed);
-        add_usage(e, j);
-        add_timing(e, j);
-    }
-    sse_send(g->s, e);
-    stream_on_gone(g->s, NULL); /* the job is about to go; the stream may outlive it */
-    stream_close(g->s);
-    stream_release(g->s);
-    free(g);
 }
 
 int route_generate(request *r)
@@ -200,12 +294,13 @@ int route_generate(request *r)
     const char *stops[MAX_STOPS];
     int n_stop = 0, streaming = 0, seed_given = 0;
     uint64_t seed = 0;
-    app *a = r->app;
+    loaded_model *lm = NULL;
+    gen_req *g = NULL;
     if (json_known_fields_or_reply(r, body, fields) ||
         json_string_or_reply(r, body, "model", &model) ||
         json_string_or_reply(r, body, "seed_text", &seed_text) ||
         json_number_or_reply(r, body, "temperature", &temperature, 0, 1e6) ||
-        json_int_or_reply(r, body, "length", &length, 1, a->cfg.max_length) ||
+        json_int_or_reply(r, body, "length", &length, 1, r->app->cfg.max_length) ||
         json_int_or_reply(r, body, "top_k", &top_k, 0, 1 << 30) ||
         json_number_or_reply(r, body, "top_p", &top_p, 0, 1) ||
         json_strings_or_reply(r, body, "stop", stops, MAX_STOPS, &n_stop) ||
@@ -216,10 +311,6 @@ int route_generate(request *r)
         goto out;
     if (!seed_text) {
         reply_error(r, 400, "missing_field", "seed_text", "seed_text is required (it may be \"\")");
-        goto out;
-    }
-    if (top_p <= 0) {
-        reply_error(r, 400, "out_of_range", "top_p", "top_p must be in (0, 1], got %g", top_p);
         goto out;
     }
     int skip = strcmp(unknown, "skip") == 0;
@@ -237,101 +328,63 @@ int route_generate(request *r)
                     "\"window\"");
         goto out;
     }
-    for (int i = 0; i < n_stop; i++) {
-        uint32_t *cps;
-        size_t n;
-        if (utf8_decode(&cps, &n, NULL, stops[i], strlen(stops[i]), NULL, 0)) {
-            reply_error(r, 400, "invalid_utf8", "stop", "stop strings must be valid UTF-8");
-            goto out;
-        }
-        free(cps);
-    }
-    if (!seed_given)
-        seed = rng_fresh_seed();
-    loaded_model *lm;
-    if (model_acquire_or_reply(r, model, &lm))
+    sample_request q = {.seed_text = seed_text, .seed_len = strlen(seed_text),
+                        .length = (int)length, .temperature = temperature, .top_k = (int)top_k,
+                        .top_p = top_p, .seed = seed_given ? seed : rng_fresh_seed(),
+                        .stop = stops, .n_stop = n_stop, .skip_unknown = skip,
+                        .mode = sample_mode};
+    if (model_acquire_or_reply(r, model, &lm) ||
+        !(g = submit_or_reply(r, lm, &q, 1, streaming, generate_names)))
         goto out;
-    if (seed_text_or_reply(r, lm, "seed_text", seed_text, skip)) {
-        registry_release(a->models, lm);
-        goto out;
-    }
-    gen_job *job = gen_job_new(seed_text, strlen(seed_text), stops, n_stop);
-    if (!job) {
-        registry_release(a->models, lm);
-        reply_error(r, 500, "internal", NULL, "out of memory");
-        goto out;
-    }
-    job->req.length = (int)length;
-    job->req.temperature = temperature;
-    job->req.top_k = (int)top_k;
-    job->req.top_p = top_p;
-    job->req.seed = seed;
-    job->req.skip_unknown = skip;
-    job->req.mode = sample_mode;
-    if (a->cfg.request_timeout > 0)
-        job->deadline = now_mono() + a->cfg.request_timeout;
-    char model_name[72];
-    snprintf(model_name, sizeof model_name, "%s", lm->name);
-
     if (streaming) {
-        generate_ctx *g = calloc(1, sizeof *g);
-        stream *s = g ? stream_new() : NULL;
-        if (!s) {
-            free(g);
-            registry_release(a->models, lm);
-            gen_job_release(job);
-            reply_error(r, 500, "internal", NULL, "out of memory");
-            goto out;
-        }
-        g->a = a, g->s = s, g->job = job;
-        snprintf(g->model, sizeof g->model, "%s", model_name);
-        job->req.emit = generate_emit;
-        job->req.emit_ctx = g;
-        job->ctx = g;
-        job->on_done = generate_stream_done;
-        stream_on_gone(s, &job->cancel);
-        /* This handler's own reference: a short job can end, and its on_done drop the producer's
-         * reference, before reply_stream has taken the response's. */
-        stream_hold(s);
-        if (submit_or_reply(r, job, lm)) {
-            stream_on_gone(s, NULL);
-            stream_release(s); /* ours */
-            stream_release(s); /* the producer's: the job never ran */
-            free(g);
-            gen_job_release(job);
-            goto out;
-        }
-        reply_stream(r, s, job->id); /* set by gen_submit; we still hold the job */
-        stream_release(s);
-        gen_job_release(job);
+        reply_sse(r, g, generate_event, &(sse){0});
+        g = NULL; /* the response's now */
         goto out;
     }
-
-    if (submit_or_reply(r, job, lm)) {
-        gen_job_release(job);
+    if (outcome_or_reply(r, g))
         goto out;
-    }
-    if (!gen_wait(job, client_alive, r)) {
-        reply_error(r, 499, "client_closed", NULL, "the client closed the connection");
-    } else if (!job_error_or_reply(r, job)) {
-        metrics_generated(a->metrics, (long long)job->res.generated_chars);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", job->id);
-        cJSON_AddStringToObject(o, "model", model_name);
-        cJSON_AddStringToObject(o, "seed_text", seed_text);
-        cJSON_AddStringToObject(o, "text", job->res.text);
-        cJSON_AddStringToObject(o, "finish_reason", generate_finish_name(job));
-        cJSON_AddStringToObject(o, "mode", job->res.mode == SAMPLE_MODE_WINDOW ? "window"
-                                                                                : "stateful");
-        add_seed(o, seed);
-        add_usage(o, job);
-        add_timing(o, job);
-        reply_json_take(r, 200, o);
-    }
-    gen_job_release(job);
+    const genstream *gs = &g->choice[0].gs;
+    metrics_generated(r->app->metrics, (long long)generated_chars(g));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", g->id);
+    cJSON_AddStringToObject(o, "model", lm->name);
+    cJSON_AddStringToObject(o, "seed_text", seed_text);
+    cJSON_AddStringToObject(o, "text", g->choice[0].started ? gs->text : "");
+    cJSON_AddStringToObject(o, "finish_reason", generate_finish_name(g->choice[0].finish));
+    cJSON_AddStringToObject(o, "mode", gs->mode == SAMPLE_MODE_WINDOW ? "window" : "stateful");
+    add_seed(o, q.seed);
+    add_usage(o, g);
+    add_timing(o, g);
+    reply_json_take(r, 200, o);
 out:
+    gen_req_release(g);
+    registry_release(r->app->models, lm);
     cJSON_Delete(body);
     return 0;
+}
+
+// ----------------------------------------------------------------------------
+// GET /generations, DELETE /generations/{id}
+
+int route_generations_list(request *r)
+{
+    gen_info *list;
+    int n;
+    if (gen_list(r->app->gen, &list, &n))
+        return reply_error(r, 500, "internal", NULL, "out of memory");
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "generations");
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "id", list[i].id);
+        cJSON_AddStringToObject(e, "model", list[i].model);
+        cJSON_AddStringToObject(e, "status", list[i].queued ? "queued" : "running");
+        cJSON_AddNumberToObject(e, "choices", list[i].n);
+        cJSON_AddNumberToObject(e, "chars", (double)list[i].chars);
+        cJSON_AddNumberToObject(e, "age_seconds", round(list[i].age * 1000) / 1000);
+        cJSON_AddItemToArray(arr, e);
+    }
+    free(list);
+    return reply_json_take(r, 200, o);
 }
 
 int route_generation_cancel(request *r)
@@ -348,169 +401,101 @@ int route_generation_cancel(request *r)
 // ----------------------------------------------------------------------------
 // POST /v1/completions
 
-#define MAX_CHOICES 16
+static const field_name completion_names[] = {
+    {"seed_text", "prompt"}, {"length", "max_tokens"}, {"top_logprobs", "logprobs"}, {NULL, NULL}};
 
-typedef struct completion_ctx {
-    app *a;
-    stream *s;              /* NULL unless streaming */
-    pthread_mutex_t lock;
-    int remaining;          /* streaming: holds (completion_drop) */
-    int include_usage;      /* streaming: stream_options.include_usage */
-    long long prompt_chars, completion_chars; /* streaming: for the usage chunk (lock) */
-    char id[64];
-    char model[72];
-    long long created;
-    gen_job *jobs[MAX_CHOICES];
-} completion_ctx;
-
-static void completion_free(completion_ctx *c)
-{
-    pthread_mutex_destroy(&c->lock);
-    free(c);
-}
-
-static cJSON *chunk_base(completion_ctx *c)
+static cJSON *chunk_base(const char *id, long long created, const char *model)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", c->id);
+    cJSON_AddStringToObject(o, "id", id);
     cJSON_AddStringToObject(o, "object", "text_completion");
-    cJSON_AddNumberToObject(o, "created", (double)c->created);
-    cJSON_AddStringToObject(o, "model", c->model);
+    cJSON_AddNumberToObject(o, "created", (double)created);
+    cJSON_AddStringToObject(o, "model", model);
     return o;
 }
 
-/* Drops k holds on a streaming completion: the handler holds one until it has submitted, each
- * running choice one. The last hold ends the stream with [DONE] and frees it. */
-static void completion_drop(completion_ctx *c, int k)
+/* A chunk of one choice: its text, and finish_reason when it is the choice's last. */
+static cJSON *choice_chunk(const sse *e, int index, const char *text, const char *finish)
 {
-    pthread_mutex_lock(&c->lock);
-    c->remaining -= k;
-    int last = c->remaining == 0;
-    pthread_mutex_unlock(&c->lock);
-    if (!last)
-        return;
-    if (c->include_usage) { /* OpenAI's last chunk: no choices, the usage of them all */
-        cJSON *o = chunk_base(c), *u = cJSON_AddObjectToObject(o, "usage");
-        cJSON_AddArrayToObject(o, "choices");
-        cJSON_AddNumberToObject(u, "prompt_tokens", (double)c->prompt_chars);
-        cJSON_AddNumberToObject(u, "completion_tokens", (double)c->completion_chars);
-        cJSON_AddNumberToObject(u, "total_tokens", (double)(c->prompt_chars + c->completion_chars));
-        sse_send(c->s, o);
-    }
-    stream_write(c->s, "data: [DONE]\n\n", 14);
-    stream_close(c->s);
-    stream_release(c->s);
-    completion_free(c);
-}
-
-typedef struct choice_emit {
-    completion_ctx *c;
-    gen_job *job;
-    int index;
-} choice_emit;
-
-static int completion_emit(void *ctx, const char *utf8, size_t len)
-{
-    choice_emit *ce = ctx;
-    if (ce->job->deadline > 0 && now_mono() > ce->job->deadline) {
-        ce->job->timed_out = 1;
-        return 1;
-    }
-    char *chunk = strndup(utf8, len);
-    if (!chunk)
-        return 1;
-    cJSON *o = chunk_base(ce->c), *choices = cJSON_AddArrayToObject(o, "choices");
+    cJSON *o = chunk_base(e->id, e->created, e->model), *arr = cJSON_AddArrayToObject(o, "choices");
     cJSON *ch = cJSON_CreateObject();
-    cJSON_AddStringToObject(ch, "text", chunk);
-    cJSON_AddNumberToObject(ch, "index", ce->index);
+    cJSON_AddStringToObject(ch, "text", text);
+    cJSON_AddNumberToObject(ch, "index", index);
     cJSON_AddNullToObject(ch, "logprobs");
-    cJSON_AddNullToObject(ch, "finish_reason");
-    cJSON_AddItemToArray(choices, ch);
-    free(chunk);
-    return sse_send(ce->c->s, o);
+    if (finish)
+        cJSON_AddStringToObject(ch, "finish_reason", finish);
+    else
+        cJSON_AddNullToObject(ch, "finish_reason");
+    cJSON_AddItemToArray(arr, ch);
+    return o;
 }
 
-static void completion_stream_done(gen_job *j)
+static void completion_event(sse *e, const gen_event *ev)
 {
-    choice_emit *ce = j->req.emit_ctx;
-    completion_ctx *c = ce->c;
-    metrics_generated(c->a->metrics, (long long)j->res.generated_chars);
-    pthread_mutex_lock(&c->lock);
-    c->prompt_chars = (long long)j->res.seed_chars;
-    c->completion_chars += (long long)j->res.generated_chars;
-    pthread_mutex_unlock(&c->lock);
-    cJSON *o;
-    if (j->timed_out || j->rc) {
-        o = cJSON_CreateObject();
-        cJSON *err = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(err, "message", j->timed_out ? "the generation exceeded "
-                                "--request-timeout" : j->err);
-        cJSON_AddStringToObject(err, "type", "server_error");
-        cJSON_AddNullToObject(err, "param");
-        cJSON_AddStringToObject(err, "code", j->timed_out ? "timeout" : core_errname(j->rc));
-    } else {
-        o = chunk_base(c);
-        cJSON *choices = cJSON_AddArrayToObject(o, "choices"), *ch = cJSON_CreateObject();
-        cJSON_AddStringToObject(ch, "text", "");
-        cJSON_AddNumberToObject(ch, "index", ce->index);
-        cJSON_AddNullToObject(ch, "logprobs");
-        cJSON_AddStringToObject(ch, "finish_reason", finish_name(j));
-        cJSON_AddItemToArray(choices, ch);
+    const gen_req *g = e->g;
+    if (e->echo) { /* echo: the prompt comes first, in each choice */
+        for (int i = 0; i < g->n && *e->echo; i++)
+            sse_put(e, choice_chunk(e, i, e->echo, NULL));
+        e->echo = NULL;
     }
-    sse_send(c->s, o);
-    if (ce->index == 0)
-        stream_on_gone(c->s, NULL); /* choice 0's cancel flag is registered; the job goes now */
-    free(ce);
-    completion_drop(c, 1);
+    if (ev->kind == GEN_TEXT) {
+        sse_put(e, choice_chunk(e, ev->choice, ev->text, NULL));
+    } else if (ev->kind == GEN_CHOICE_END) {
+        cJSON *err = outcome_error(g, 1);
+        sse_put(e, err ? err : choice_chunk(e, ev->choice, "",
+                                             finish_name(g->choice[ev->choice].finish)));
+    } else {
+        if (e->include_usage) { /* OpenAI's last chunk: no choices, the usage of them all */
+            cJSON *o = chunk_base(e->id, e->created, e->model);
+            cJSON *u = cJSON_AddObjectToObject(o, "usage");
+            cJSON_AddArrayToObject(o, "choices");
+            double prompt = (double)seed_chars(g), done = (double)generated_chars(g);
+            cJSON_AddNumberToObject(u, "prompt_tokens", prompt);
+            cJSON_AddNumberToObject(u, "completion_tokens", done);
+            cJSON_AddNumberToObject(u, "total_tokens", prompt + done);
+            sse_put(e, o);
+        }
+        sse_append(e, "data: [DONE]\n\n", 14);
+    }
 }
 
-/* OpenAI's logprobs object for the characters of text (prompt + completion) from index first
- * on (0 when echoing the prompt, else the prompt's length), each scored in the context of all
- * before it; the text's first character has no prediction: null. Offsets count characters. */
-static int add_logprobs(request *r, cJSON *choice, const loaded_model *lm, const char *text,
-                        size_t first, int top_n)
+/* OpenAI's logprobs object for a finished choice: its entries are the scored seed characters
+ * (echo) and the generated ones; text_offset counts characters from the prompt's start. */
+static cJSON *logprobs_json(const genstream *gs, const model *m, int top_n, size_t first_offset)
 {
-    score_result sr;
-    char err[256];
-    int rc = score_text(&sr, lm->m, text, strlen(text), top_n, 0, err, sizeof err);
-    if (rc)
-        return reply_error(r, 500, "internal", NULL, "scoring failed: %s", err), 1;
-    cJSON *lp = cJSON_AddObjectToObject(choice, "logprobs");
+    cJSON *lp = cJSON_CreateObject();
     cJSON *tokens = cJSON_AddArrayToObject(lp, "tokens");
     cJSON *token_lp = cJSON_AddArrayToObject(lp, "token_logprobs");
     cJSON *top = cJSON_AddArrayToObject(lp, "top_logprobs");
     cJSON *offsets = cJSON_AddArrayToObject(lp, "text_offset");
-    for (size_t i = first; i < sr.n; i++) {
+    for (size_t i = 0; i < gs->n_lp; i++) {
         char ch[5] = {0};
-        utf8_encode(ch, lm->m->voc.chars[sr.ids[i]]);
+        utf8_encode(ch, m->voc.chars[gs->lp_id[i]]);
         cJSON_AddItemToArray(tokens, cJSON_CreateString(ch));
-        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)i));
-        if (i == 0) {
+        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(first_offset + i)));
+        if (isnan(gs->lp[i])) { /* the text's first character has no prediction */
             cJSON_AddItemToArray(token_lp, cJSON_CreateNull());
             cJSON_AddItemToArray(top, cJSON_CreateNull());
             continue;
         }
-        cJSON_AddItemToArray(token_lp, cJSON_CreateNumber(sr.logprobs[i]));
-        if (top_n > 0) {
-            cJSON *alts = cJSON_CreateObject();
-            for (int k = 0; k < top_n; k++) {
-                const score_alt *alt = &sr.top[i * (size_t)top_n + k];
-                char ac[5] = {0};
-                utf8_encode(ac, lm->m->voc.chars[alt->id]);
-                cJSON_AddNumberToObject(alts, ac, alt->logprob);
-            }
-            /* OpenAI lists the chosen token too, when it is not among the top n */
-            char chosen[5] = {0};
-            utf8_encode(chosen, lm->m->voc.chars[sr.ids[i]]);
-            if (!cJSON_GetObjectItemCaseSensitive(alts, chosen))
-                cJSON_AddNumberToObject(alts, chosen, sr.logprobs[i]);
-            cJSON_AddItemToArray(top, alts);
-        } else {
+        cJSON_AddItemToArray(token_lp, cJSON_CreateNumber(gs->lp[i]));
+        if (top_n == 0) {
             cJSON_AddItemToArray(top, cJSON_CreateNull());
+            continue;
         }
+        cJSON *alts = cJSON_CreateObject();
+        for (int k = 0; k < top_n; k++) {
+            const score_alt *alt = &gs->lp_top[i * (size_t)top_n + k];
+            char ac[5] = {0};
+            utf8_encode(ac, m->voc.chars[alt->id]);
+            cJSON_AddNumberToObject(alts, ac, alt->logprob);
+        }
+        /* OpenAI lists the chosen token too, when it is not among the top n */
+        if (!cJSON_GetObjectItemCaseSensitive(alts, ch))
+            cJSON_AddNumberToObject(alts, ch, gs->lp[i]);
+        cJSON_AddItemToArray(top, alts);
     }
-    score_result_deinit(&sr);
-    return 0;
+    return lp;
 }
 
 int route_completions(request *r)
@@ -528,16 +513,17 @@ int route_completions(request *r)
     const char *model = NULL, *prompt = "", *suffix = NULL;
     double temperature = 1.0, top_p = 1.0, presence = 0, frequency = 0;
     long long max_tokens = 16, n = 1, logprobs = -1, top_k = 0, best_of = -1;
-    int streaming = 0, echo = 0, seed_given = 0, n_stop = 0;
+    int streaming = 0, echo = 0, seed_given = 0, n_stop = 0, include_usage = 0;
     uint64_t seed = 0;
     const char *stops[4];
-    completion_ctx *c = NULL;
+    loaded_model *lm = NULL;
+    gen_req *g = NULL;
     if (json_known_fields_or_reply(r, body, fields) ||
         json_string_or_reply(r, body, "model", &model) ||
         json_int_or_reply(r, body, "max_tokens", &max_tokens, 0, a->cfg.max_length) ||
         json_number_or_reply(r, body, "temperature", &temperature, 0, 1e6) ||
         json_number_or_reply(r, body, "top_p", &top_p, 0, 1) ||
-        json_int_or_reply(r, body, "n", &n, 1, MAX_CHOICES) ||
+        json_int_or_reply(r, body, "n", &n, 1, GEN_MAX_CHOICES) ||
         json_strings_or_reply(r, body, "stop", stops, 4, &n_stop) ||
         json_seed_or_reply(r, body, "seed", &seed, &seed_given) ||
         json_bool_or_reply(r, body, "stream", &streaming) ||
@@ -546,7 +532,7 @@ int route_completions(request *r)
         json_int_or_reply(r, body, "top_k", &top_k, 0, 1 << 30) ||
         json_number_or_reply(r, body, "presence_penalty", &presence, 0, 0) ||
         json_number_or_reply(r, body, "frequency_penalty", &frequency, 0, 0) ||
-        json_int_or_reply(r, body, "best_of", &best_of, 1, MAX_CHOICES) ||
+        json_int_or_reply(r, body, "best_of", &best_of, 1, GEN_MAX_CHOICES) ||
         json_string_or_reply(r, body, "suffix", &suffix))
         goto out;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "prompt");
@@ -563,12 +549,12 @@ int route_completions(request *r)
         reply_error(r, 400, "unsupported", "suffix", "suffix (insertion) is not supported");
         goto out;
     }
-    int include_usage = 0;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(body, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         static const char *const so_fields[] = {"include_usage", NULL};
         if (!cJSON_IsObject(so)) {
-            reply_error(r, 400, "invalid_type", "stream_options", "stream_options must be an object");
+            reply_error(r, 400, "invalid_type", "stream_options",
+                        "stream_options must be an object");
             goto out;
         }
         if (json_known_fields_or_reply(r, so, so_fields) ||
@@ -584,10 +570,6 @@ int route_completions(request *r)
         reply_error(r, 400, "unsupported", "best_of", "best_of must equal n");
         goto out;
     }
-    if (top_p <= 0) {
-        reply_error(r, 400, "out_of_range", "top_p", "top_p must be in (0, 1], got %g", top_p);
-        goto out;
-    }
     if (streaming && logprobs >= 0) {
         reply_error(r, 400, "unsupported", "logprobs", "logprobs are not supported with stream");
         goto out;
@@ -597,199 +579,64 @@ int route_completions(request *r)
                     "echo is true");
         goto out;
     }
-    if (!seed_given)
-        seed = rng_fresh_seed();
-    loaded_model *lm;
-    if (model_acquire_or_reply(r, model, &lm))
+    sample_request q = {.seed_text = prompt, .seed_len = strlen(prompt),
+                        .length = (int)max_tokens, .temperature = temperature,
+                        .top_k = (int)top_k, .top_p = top_p,
+                        .seed = seed_given ? seed : rng_fresh_seed(), .stop = stops,
+                        .n_stop = n_stop, .mode = SAMPLE_MODE_AUTO,
+                        .want_logprobs = logprobs >= 0,
+                        .top_logprobs = (int)(logprobs < 0 ? 0 : logprobs), .echo_logprobs = echo};
+    if (model_acquire_or_reply(r, model, &lm) ||
+        !(g = submit_or_reply(r, lm, &q, (int)n, streaming, completion_names)))
         goto out;
-    if (seed_text_or_reply(r, lm, "prompt", prompt, 0)) {
-        registry_release(a->models, lm);
-        goto out;
-    }
-    c = calloc(1, sizeof *c);
-    if (!c) {
-        registry_release(a->models, lm);
-        reply_error(r, 500, "internal", NULL, "out of memory");
-        goto out;
-    }
-    pthread_mutex_init(&c->lock, NULL);
-    c->a = a;
-    c->created = (long long)time(NULL);
-    snprintf(c->model, sizeof c->model, "%s", lm->name);
-    snprintf(c->id, sizeof c->id, "cmpl-%016llx", (unsigned long long)rng_fresh_seed());
-    int choices = (int)n;
-    /* every choice holds its own model reference */
-    loaded_model *refs[MAX_CHOICES];
-    refs[0] = lm;
-    for (int i = 1; i < choices; i++) {
-        char err[64];
-        if (registry_acquire(a->models, lm->name, &refs[i], err, sizeof err)) {
-            for (int k = 0; k < i; k++)
-                registry_release(a->models, refs[k]);
-            reply_error(r, 500, "internal", NULL, "cannot load the model again");
-            goto out;
-        }
-    }
-    for (int i = 0; i < choices; i++) {
-        gen_job *job = gen_job_new(prompt, strlen(prompt), stops, n_stop);
-        if (!job) {
-            for (int k = i; k < choices; k++)
-                registry_release(a->models, refs[k]);
-            reply_error(r, 500, "internal", NULL, "out of memory");
-            choices = i;
-            goto wait;
-        }
-        job->req.length = (int)max_tokens;
-        job->req.temperature = temperature;
-        job->req.top_p = top_p;
-        job->req.top_k = (int)top_k;
-        job->req.seed = seed + (uint64_t)i; /* distinct choices, each reproducible */
-        if (a->cfg.request_timeout > 0)
-            job->deadline = now_mono() + a->cfg.request_timeout;
-        c->jobs[i] = job;
-    }
+    sse e = {.created = (long long)time(NULL), .include_usage = include_usage,
+             .echo = echo ? g->req.seed_text : NULL};
+    snprintf(e.id, sizeof e.id, "cmpl-%016llx", (unsigned long long)rng_fresh_seed());
+    snprintf(e.model, sizeof e.model, "%s", lm->name);
     if (streaming) {
-        c->s = stream_new();
-        if (!c->s) {
-            for (int i = 0; i < choices; i++) {
-                registry_release(a->models, refs[i]);
-                gen_job_release(c->jobs[i]);
-            }
-            reply_error(r, 500, "internal", NULL, "out of memory");
-            goto out;
-        }
-        c->remaining = choices + 1; /* one per choice, one for this handler */
-        c->include_usage = include_usage;
-        for (int i = 0; echo && *prompt && i < choices; i++) { /* the prompt comes first */
-            cJSON *o = chunk_base(c), *arr = cJSON_AddArrayToObject(o, "choices");
-            cJSON *ch = cJSON_CreateObject();
-            cJSON_AddStringToObject(ch, "text", prompt);
-            cJSON_AddNumberToObject(ch, "index", i);
-            cJSON_AddNullToObject(ch, "logprobs");
-            cJSON_AddNullToObject(ch, "finish_reason");
-            cJSON_AddItemToArray(arr, ch);
-            sse_send(c->s, o);
-        }
-        int submitted = 0;
-        for (int i = 0; i < choices; i++) {
-            choice_emit *ce = calloc(1, sizeof *ce);
-            gen_job *job = c->jobs[i];
-            if (ce) {
-                ce->c = c, ce->job = job, ce->index = i;
-                job->req.emit = completion_emit;
-                job->req.emit_ctx = ce;
-                job->on_done = completion_stream_done;
-            }
-            if (i == 0)
-                stream_on_gone(c->s, &job->cancel);
-            if (!ce || gen_submit(a->gen, job, refs[i]) != 0) {
-                free(ce);
-                for (int k = i; k < choices; k++) {
-                    registry_release(a->models, refs[k]);
-                    gen_job_release(c->jobs[k]);
-                }
-                if (submitted == 0) {
-                    stream_on_gone(c->s, NULL);
-                    stream_release(c->s);
-                    completion_free(c);
-                    c = NULL;
-                    reply_busy(r, 1, "too many generations running or queued");
-                    goto out;
-                }
-                /* the choices that run finish the stream; the others never hold it */
-                completion_drop(c, choices - i); /* never the last: this handler holds one */
-                break;
-            }
-            submitted++;
-        }
-        reply_stream(r, c->s, NULL);
-        for (int i = 0; i < submitted; i++)
-            gen_job_release(c->jobs[i]);
-        completion_drop(c, 1);
-        c = NULL; /* freed by the last hold */
+        reply_sse(r, g, completion_event, &e);
+        g = NULL; /* the response's now */
         goto out;
     }
-    for (int i = 0; i < choices; i++) {
-        if (gen_submit(a->gen, c->jobs[i], refs[i]) != 0) {
-            for (int k = i; k < choices; k++) {
-                registry_release(a->models, refs[k]);
-                gen_job_release(c->jobs[k]);
-                c->jobs[k] = NULL;
-            }
-            for (int k = 0; k < i; k++)
-                c->jobs[k]->cancel = 1;
-            reply_busy(r, 1, "too many generations running or queued");
-            choices = i;
-            goto wait;
-        }
-    }
-wait:
-    for (int i = 0; i < choices; i++)
-        if (!gen_wait(c->jobs[i], client_alive, r))
-            for (int k = i + 1; k < choices; k++)
-                c->jobs[k]->cancel = 1;
-    if (r->status) /* replied already (out of memory or busy) */
-        goto release;
-    if (!http_client_alive(r)) {
-        reply_error(r, 499, "client_closed", NULL, "the client closed the connection");
-        goto release;
-    }
-    for (int i = 0; i < choices; i++)
-        if (job_error_or_reply(r, c->jobs[i]))
-            goto release;
-    cJSON *o = chunk_base(c), *arr = cJSON_AddArrayToObject(o, "choices");
-    long long prompt_chars = (long long)c->jobs[0]->res.seed_chars, completion_chars = 0;
-    for (int i = 0; i < choices; i++) {
-        gen_job *j = c->jobs[i];
-        metrics_generated(a->metrics, (long long)j->res.generated_chars);
-        completion_chars += (long long)j->res.generated_chars;
-        size_t plen = strlen(prompt);
-        char *text = malloc(plen + j->res.text_len + 1);
+    if (outcome_or_reply(r, g))
+        goto out;
+    metrics_generated(a->metrics, (long long)generated_chars(g));
+    cJSON *o = chunk_base(e.id, e.created, e.model), *arr = cJSON_AddArrayToObject(o, "choices");
+    size_t prompt_len = strlen(prompt), prompt_chars = seed_chars(g);
+    for (int i = 0; i < g->n; i++) {
+        const gen_choice *c = &g->choice[i];
+        const char *made = c->started ? c->gs.text : "";
+        size_t made_len = strlen(made);
+        char *text = malloc(prompt_len + made_len + 1);
         if (!text) {
             cJSON_Delete(o);
             reply_error(r, 500, "internal", NULL, "out of memory");
-            goto release;
+            goto out;
         }
-        memcpy(text, prompt, plen);
-        memcpy(text + plen, j->res.text, j->res.text_len + 1);
+        memcpy(text, prompt, prompt_len);
+        memcpy(text + prompt_len, made, made_len + 1);
         cJSON *ch = cJSON_CreateObject();
-        cJSON_AddStringToObject(ch, "text", echo ? text : text + plen);
-        cJSON_AddNumberToObject(ch, "index", i);
-        if (logprobs >= 0) {
-            loaded_model *again;
-            char err[64];
-            int failed = registry_acquire(a->models, c->model, &again, err, sizeof err) ||
-                         add_logprobs(r, ch, again, text, echo ? 0 : (size_t)prompt_chars,
-                                      (int)logprobs);
-            if (!failed)
-                registry_release(a->models, again);
-            if (failed) {
-                free(text);
-                cJSON_Delete(ch);
-                cJSON_Delete(o);
-                if (!r->status)
-                    reply_error(r, 500, "internal", NULL, "the model is gone");
-                goto release;
-            }
-        } else {
-            cJSON_AddNullToObject(ch, "logprobs");
-        }
+        cJSON_AddStringToObject(ch, "text", echo ? text : text + prompt_len);
         free(text);
-        cJSON_AddStringToObject(ch, "finish_reason", finish_name(j));
+        cJSON_AddNumberToObject(ch, "index", i);
+        if (logprobs >= 0 && c->started)
+            cJSON_AddItemToObject(ch, "logprobs", logprobs_json(&c->gs, lm->m, (int)logprobs,
+                                                                echo ? 0 : prompt_chars));
+        else
+            cJSON_AddNullToObject(ch, "logprobs");
+        cJSON_AddStringToObject(ch, "finish_reason", finish_name(c->finish));
         cJSON_AddItemToArray(arr, ch);
     }
     cJSON *usage = cJSON_AddObjectToObject(o, "usage");
+    double done = (double)generated_chars(g);
     cJSON_AddNumberToObject(usage, "prompt_tokens", (double)prompt_chars);
-    cJSON_AddNumberToObject(usage, "completion_tokens", (double)completion_chars);
-    cJSON_AddNumberToObject(usage, "total_tokens", (double)(prompt_chars + completion_chars));
-    add_seed(o, seed);
+    cJSON_AddNumberToObject(usage, "completion_tokens", done);
+    cJSON_AddNumberToObject(usage, "total_tokens", (double)prompt_chars + done);
+    add_seed(o, q.seed);
     reply_json_take(r, 200, o);
-release:
-    for (int i = 0; i < choices; i++)
-        gen_job_release(c->jobs[i]);
 out:
-    if (c)
-        completion_free(c);
+    gen_req_release(g);
+    registry_release(r->app->models, lm);
     cJSON_Delete(body);
     return 0;
 }

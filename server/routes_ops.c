@@ -60,9 +60,10 @@ int route_metrics(request *r)
     store_count_jobs(a->store, counts, NULL, 0);
     char extra[2048];
     int len = snprintf(extra, sizeof extra,
-                       "# HELP lstmgen_generations_active Generations running now.\n"
+                       "# HELP lstmgen_generations_active Streams generating now, all models.\n"
                        "# TYPE lstmgen_generations_active gauge\nlstmgen_generations_active %d\n"
-                       "# HELP lstmgen_generation_queue_depth Generations waiting for a worker.\n"
+                       "# HELP lstmgen_generation_queue_depth Streams waiting for a batch slot, "
+                       "all models.\n"
                        "# TYPE lstmgen_generation_queue_depth gauge\n"
                        "lstmgen_generation_queue_depth %d\n"
                        "# HELP lstmgen_training_chars_per_second Throughput of the running "
@@ -74,7 +75,16 @@ int route_metrics(request *r)
         len +=
             snprintf(extra + len, sizeof extra - (size_t)len, "lstmgen_jobs{status=\"%s\"} %lld\n",
                      store_job_status_name((store_job_status)s), (long long)counts[s]);
-    char *text = metrics_render(a->metrics, extra);
+    char *per_model = gen_metrics(a->gen);
+    size_t elen = strlen(extra), plen = per_model ? strlen(per_model) : 0;
+    char *lines = per_model ? malloc(elen + plen + 1) : NULL;
+    if (lines) {
+        memcpy(lines, extra, elen);
+        memcpy(lines + elen, per_model, plen + 1);
+    }
+    free(per_model);
+    char *text = lines ? metrics_render(a->metrics, lines) : NULL;
+    free(lines);
     if (!text)
         return reply_error(r, 500, "internal", NULL, "out of memory");
     reply_text(r, 200, "text/plain; version=0.0.4", text, strlen(text));

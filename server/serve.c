@@ -109,7 +109,9 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "lstmgen serve: %lld interrupted job(s) queued again to resume\n",
                 (long long)requeued);
     if (metrics_new(&a.metrics) || registry_new(&a.models, a.cfg.models_dir) ||
-        gen_sched_new(&a.gen, a.models, a.cfg.gen_threads, a.cfg.max_concurrent) ||
+        gen_sched_new(&a.gen, a.models,
+                      &(gen_limits){a.cfg.gen_threads, a.cfg.max_batch, a.cfg.max_concurrent,
+                                    a.cfg.request_timeout, 64 * 1024}) ||
         jobs_start(&a.jobs, &a, a.cfg.job_workers)) {
         fprintf(stderr, "lstmgen serve: out of memory\n");
         return 1;

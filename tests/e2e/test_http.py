@@ -399,6 +399,14 @@ def sse_blocks(body):
     return body[:-2].split(b"\n\n")
 
 
+def stream_text(r):
+    """The text a /generate event stream carried, and how it finished (raises on an error)."""
+    assert r.status == 200, "stream: HTTP %d %r" % (r.status, r.body[:200])
+    events = [e for _, e in data_events(r.body)]
+    assert "finish_reason" in events[-1], "the stream ended with %r" % events[-1]
+    return "".join(e["text"] for e in events[:-1]), events[-1]["finish_reason"]
+
+
 def data_events(body):
     """For /generate and /v1/completions streams: each block is exactly one `data: ...` line.
     Returns [(raw payload bytes, decoded JSON or the string '[DONE]')]."""
@@ -1739,6 +1747,194 @@ class T13Concurrency(E2E):
         for i, body in enumerate(bodies):
             alone = self.ok_json(generate(MAIN, **body))["text"]
             self.assertEqual(texts[i], alone, "client %d: concurrent result != alone" % i)
+
+    # -- batching: a request's bytes never depend on what else shares its batch
+
+    @staticmethod
+    def batch_ticks(model):
+        return T13Concurrency.batch_ticks_of(MAIN, model)
+
+    @staticmethod
+    def batch_ticks_of(server, model):
+        """(ticks, ticks that stepped 2 or more streams) of model's scheduler so far."""
+        samples, _ = metrics(server)
+        total = metric(samples, "lstmgen_generation_batch_size_count", model=model) or 0
+        single = metric(samples, "lstmgen_generation_batch_size_bucket", model=model, le="1") or 0
+        return total, total - single
+
+    def run_concurrently(self, calls, clients):
+        """Runs the zero-argument calls on `clients` threads at once; their results, in order."""
+        results, it, lock = [None] * len(calls), iter(range(len(calls))), threading.Lock()
+        barrier = threading.Barrier(clients)
+
+        def worker():
+            barrier.wait(30)
+            while True:
+                with lock:
+                    i = next(it, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = calls[i]()
+                except Exception as e:
+                    results[i] = e
+
+        threads = [threading.Thread(target=worker) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TEST_LIMIT)
+        return results
+
+    def test_batch_invariance(self):
+        """64 concurrent requests (three models, both modes, temperatures, top-k and top-p,
+        lengths, seeds, stop strings, streamed and not, OpenAI's with n = 2 and logprobs) each
+        give exactly the bytes they give alone on an idle server."""
+        rnd = random.Random(2024)
+        calls = []
+        for i in range(64):
+            model = ("seq", "win", "zh", "seq")[i % 4]
+            seed_text = "天地" if model == "zh" else rnd.choice(["The ", "", "Men of the "])
+            body = dict(model=model, seed_text=seed_text, length=rnd.randint(10, 250),
+                        seed=rnd.randrange(1 << 40),
+                        temperature=rnd.choice([0, 0.2, 0.5, 1.0, 1.2]),
+                        top_k=rnd.choice([0, 0, 3, 12]), top_p=rnd.choice([1, 1, 0.9, 0.5]))
+            if i % 7 == 3 and model != "zh":
+                body["stop"] = ["e t", "."]
+            if i % 5 == 1:
+                body["stream"] = True
+                calls.append(lambda b=body: stream_text(generate(MAIN, **b)))
+            elif i % 5 == 2:
+                oa = dict(model=model, prompt=seed_text, max_tokens=body["length"], n=2,
+                          seed=body["seed"], temperature=body["temperature"],
+                          top_p=body["top_p"], logprobs=2, echo=i % 2 == 0)
+                calls.append(lambda b=oa: json.dumps(
+                    [(c["text"], c["logprobs"], c["finish_reason"]) for c in
+                     self.ok_json(post(MAIN, "/v1/completions", b))["choices"]]))
+            else:
+                calls.append(lambda b=body: self.ok_json(generate(MAIN, **b))["text"])
+        alone = [call() for call in calls]  # one at a time: each in a batch of its own
+        before = {m: self.batch_ticks(m) for m in ("seq", "win", "zh")}
+        together = self.run_concurrently(calls, 64)
+        for i, (a, t) in enumerate(zip(alone, together)):
+            self.assertNotIsInstance(t, Exception, "request %d: %r" % (i, t))
+            self.assertEqual(t, a, "request %d: batched result differs from alone" % i)
+        shared = {m: self.batch_ticks(m)[1] - before[m][1] for m in before}
+        self.assertTrue(all(v > 0 for v in shared.values()),
+                        "the concurrent requests never shared a step: %r" % shared)
+        print("  batch invariance: 64 mixed requests, equal alone and together; ticks with "
+              "2+ streams: %r" % shared)
+
+    def test_greedy_under_load(self):
+        """500 greedy requests of one prompt, among other traffic: one distinct text."""
+        greedy = dict(model="seq", seed_text="The ", length=80, temperature=0)
+        rnd = random.Random(7)
+        calls = []
+        for i in range(500):
+            calls.append(lambda: self.ok_json(generate(MAIN, **greedy))["text"])
+            if i % 4 == 0:  # noise: other streams of the same model in the same batches
+                noise = dict(model="seq", seed_text=rnd.choice(["A", "The man ", ""]),
+                             length=rnd.randint(5, 120), seed=i, temperature=1.0)
+                calls.append(lambda b=noise: self.ok_json(generate(MAIN, **b)) and None)
+        before = self.batch_ticks("seq")
+        results = self.run_concurrently(calls, 32)
+        errors = [r for r in results if isinstance(r, Exception)]
+        self.assertEqual(errors[:3], [], "errors under load")
+        texts = [r for r in results if isinstance(r, str)]
+        self.assertEqual(len(texts), 500)
+        self.assertEqual(len(set(texts)), 1, "greedy texts under load: %d distinct" %
+                         len(set(texts)))
+        ticks, shared = (a - b for a, b in zip(self.batch_ticks("seq"), before))
+        self.assertGreater(shared, 0, "the requests never shared a step")
+        print("  greedy under load: 500 requests, 1 distinct text; %d of %d ticks stepped 2+ "
+              "streams" % (shared, ticks))
+
+    def test_cli_sample_equals_server(self):
+        """`lstmgen sample` steps a lone stream through the same code as the server's batches."""
+        for model, seed_text in (("seq", "The "), ("win", "Men "), ("zh", "天地")):
+            body = dict(model=model, seed_text=seed_text, length=120, seed=31, temperature=0.7,
+                        top_k=5)
+            served = self.ok_json(generate(MAIN, **body))["text"]
+            cli = run_cli("sample", "--model", os.path.join(MODELS_DIR, model + ".safetensors"),
+                          "--seed-text", seed_text, "--length", 120, "--seed", 31,
+                          "--temperature", 0.7, "--top-k", 5)
+            self.assertEqual(cli, served, "%s: lstmgen sample and POST /generate differ" % model)
+
+    def test_generations_list(self):
+        """GET /generations: what runs, for operators (id, model, characters, age), no text."""
+        s = RawStream(MAIN, "POST", "/generate", dict(LONG_WINDOW, stream=True))
+        try:
+            s.read_until(b"data: ")
+            gid = s.headers["x-request-id"]
+            rows = wait_for("the stream in GET /generations", lambda: [
+                g for g in self.ok_json(get(MAIN, "/generations"))["generations"]
+                if g["id"] == gid and g["chars"] > 0], 20)
+            self.assertEqual(sorted(rows[0]), ["age_seconds", "chars", "choices", "id", "model",
+                                               "status"])
+            self.assertEqual((rows[0]["model"], rows[0]["status"], rows[0]["choices"]),
+                             (LONG_WINDOW["model"], "running", 1))
+            self.assertGreaterEqual(rows[0]["age_seconds"], 0)
+        finally:
+            s.close()
+        wait_for("the list to empty", lambda: self.ok_json(get(MAIN, "/generations"))[
+            "generations"] == [], 20)
+
+    def test_slow_reader_is_bounded(self):
+        """A streaming client that stops reading: its stream pauses (out of the batch) with a
+        bounded buffer, others go on, and the request timeout ends it."""
+        s = Server("slow", MODELS_DIR, os.path.join(TMP, "slow.db"),
+                   ["--request-timeout", 6, "--max-length", MAIN_MAX_LENGTH]).start()
+        try:
+            slow = RawStream(s, "POST", "/generate", dict(model="seq", seed_text="The ",
+                                                           length=MAIN_MAX_LENGTH, stream=True))
+            gid = slow.headers["x-request-id"]
+
+            def chars():
+                for g in self.ok_json(get(s, "/generations"))["generations"]:
+                    if g["id"] == gid:
+                        return g["chars"]
+                return None
+
+            def stalled():
+                a = chars()
+                time.sleep(0.3)
+                b = chars()
+                return a if a and a == b else None
+
+            paused_at = wait_for("the unread stream to pause", stalled, 5)
+            rss = s.rss_kib()
+            # what it made before pausing fills the kernel's socket buffers (megabytes on
+            # loopback, one event per character while the reader kept up) plus our 64 KiB
+            self.assertLess(paused_at, MAIN_MAX_LENGTH / 2, "it did not pause")
+            # the batch goes on without it: the same model still answers, and exactly
+            ok = self.ok_json(generate(s, model="seq", seed_text="The ", length=300, seed=5))
+            self.assertEqual(ok["text"], self.ok_json(generate(MAIN, model="seq",
+                             seed_text="The ", length=300, seed=5))["text"])
+            self.assertEqual(chars(), paused_at, "the paused stream moved without its reader")
+            wait_for("the request timeout to end it", lambda: chars() is None, 15)
+            print("  slow reader: paused after %d characters (socket buffers + 64 KiB), server "
+                  "RSS %.1f MiB; ended by the 6 s request timeout" % (paused_at, rss / 1024.0))
+            slow.close()
+        finally:
+            rc, _ = s.terminate()
+        self.assertEqual(rc, 0)
+
+    def test_max_batch_one(self):
+        """--max-batch 1: one stream per tick, the same texts; n choices still run (alone)."""
+        s = Server("nobatch", MODELS_DIR, os.path.join(TMP, "nobatch.db"),
+                   ["--max-batch", 1]).start()
+        try:
+            body = dict(model="seq", prompt="The ", max_tokens=40, n=3, seed=12, logprobs=1)
+            want = self.ok_json(post(MAIN, "/v1/completions", body))["choices"]
+            calls = [lambda: self.ok_json(post(s, "/v1/completions", body))["choices"]] * 4
+            for got in self.run_concurrently(calls, 4):
+                self.assertNotIsInstance(got, Exception)
+                self.assertEqual(got, want)
+            shared = self.batch_ticks_of(s, "seq")[1]
+            self.assertGreater(shared, 0, "n = 3 after the seed read takes 3 rows")
+        finally:
+            rc, _ = s.terminate()
+        self.assertEqual(rc, 0)
 
     def test_throughput_and_memory(self):
         duration, clients = 5.0, 32
