@@ -46,6 +46,8 @@ for bench, unit, limit in table:
               f"{theirs if theirs else float('nan'):>10.1f} "
               f"{(f'{faster:.2f}x') if theirs else '-':>7} "
               f"{bound if bound else float('nan'):>10.1f} {(f'{100 * share:.0f}%') if bound else '-':>8}")
-print("\nratio: how many times faster lstmgen is; limit: the matrix products alone at the measured")
-print("OpenBLAS rate (FLOPs per step / sgemm or sgemv GFLOP/s); of limit: lstmgen's share of it.")
+print("\nratio: how many times faster lstmgen is; limit: the matrix products alone, training's at")
+print("the measured OpenBLAS sgemm rate, sampling's with generation's own kernel (bimm) at B = 1;")
+print("of limit: lstmgen's share of it. OPENBLAS_CORETYPE=Haswell LSTMGEN_SIMD=avx2 bench/run.sh")
+print("measures what an AVX2-only machine runs.")
 PY

@@ -36,7 +36,9 @@ for batching in on off; do
     for _ in $(seq 1 50); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
     for model in default:200 small:500; do
         name=${model%%:*} length=${model##*:}
-        curl -s "localhost:$port/generate" -d "{\"model\": \"$name\", \"seed_text\": \"the \", \"length\": 10}" >/dev/null
+        # warm-up (not counted): the model loads, caches and the scheduler's threads settle
+        MODEL=$name LENGTH=$length wrk -t 2 -c 8 -d 3s -s bench/wrk_generate.lua \
+            "http://127.0.0.1:$port" >/dev/null
         for c in 1 8 32 128; do
             line=$(MODEL=$name LENGTH=$length wrk -t $((c < 2 ? 1 : 2)) -c $c -d "${seconds}s" --timeout 30s \
                        -s bench/wrk_generate.lua "http://127.0.0.1:$port" | tail -n 1)
