@@ -1,6 +1,8 @@
-/* infer: packing, stream state and the batched step. The step runs on `T` workers; worker w owns
- * a fixed share of each layer's unit groups and of the output columns for every stream, so the
- * only synchronisation is one barrier per layer (the next layer reads all of this one's h). */
+/* infer: packing, stream state and the batched step. The step runs on T workers, split one of two
+ * ways: each worker takes a share of the streams through everything (no synchronisation; for
+ * weights small enough that every core can read them all from its cache), or a share of each
+ * layer's unit groups and of the output columns for every stream (each core reads part of the
+ * weights; one barrier per layer, since the next layer reads all of this one's h). */
 #include "infer.h"
 
 #include "cell.h"
@@ -14,6 +16,7 @@
 #endif
 
 #define UNITS 8              /* hidden units per column group */
+#define L2_BYTES (512u << 10) /* a core's L2, at the least on the machines we aim at (Zen 3) */
 #define GROUP (4 * UNITS)    /* packed columns per group: i, f, g, o of each unit */
 
 // ----------------------------------------------------------------------------
@@ -92,10 +95,10 @@ double infer_row_flops(const infer_weights *w)
 
 int infer_threads_for(const infer_weights *w, int B, int max_threads)
 {
-    /* Measured with bench_gen on 2 cores: a step of 2 x 384 runs 1.8-2x faster on two threads
-     * even alone (3.6 MFLOP), while 1 x 128 gains little up to B = 16 (2.3 MFLOP): the two
-     * barriers cost about as much as half a small step saves. */
-    return max_threads > 1 && B * infer_row_flops(w) >= 3e6 ? max_threads : 1;
+    /* bench_gen on 2 cores: from about 1 MFLOP a step, two threads step 1.5-2x as fast (1 x 128
+     * from B = 8, split by streams; 2 x 384 from B = 1, split by columns); below it the
+     * synchronisation eats most of the gain (1 x 128 at B = 1 to 4: 1.2x for two cores). */
+    return max_threads > 1 && B * infer_row_flops(w) >= 1e6 ? max_threads : 1;
 }
 
 // ----------------------------------------------------------------------------
@@ -154,8 +157,8 @@ struct infer_batch {
     float *cells[64]; /* per worker (5H): row_cells's scratch */
     float *pre;    /* (cap, Gp) preactivations, packed order */
     float *hn;     /* (L, cap, H) each layer's new h, copied into the states after the step */
-    float *out;    /* (cap, Vp) logits, packed */
-    int *want;     /* (cap) rows that want logits */
+    float *out;    /* (cap, Vp) logits, packed, of the rows that want them */
+    int *want;     /* (cap) which rows those are */
 };
 
 int infer_batch_new(infer_batch **out, const infer_weights *w, int cap, int threads)
@@ -272,18 +275,21 @@ static void row_cells(float *scratch, const float *pre, float *c, float *h, int 
 typedef struct step_job {
     infer_batch *b;
     const infer_row *rows;
-    int B, n_want, T;
+    int B, T;
+    int by_rows; /* each worker steps its share of the rows through everything, no barrier */
     pool *p;
 } step_job;
 
-static void step_worker(void *ctx, int t)
+/* Rows [r0, r1) through every layer and the output layer, over unit groups [g0, g1) and output
+ * panels [v0, v1) (in BIMM_NR columns). With `barrier`, other workers share these rows (other
+ * columns): wait for them after each layer, since the next one reads all of its h. */
+static void step_part(step_job *j, int t, int r0, int r1, int g0, int g1, int v0, int v1,
+                      int barrier)
 {
-    step_job *j = ctx;
     infer_batch *b = j->b;
     const infer_weights *w = b->w;
     const model_params *mp = &w->m->p;
-    int B = j->B, H = w->H, Gp = w->Gp, G = 4 * H;
-    int groups = Gp / GROUP, g0 = groups * t / j->T, g1 = groups * (t + 1) / j->T;
+    int H = w->H, Gp = w->Gp, G = 4 * H, n_rows = r1 - r0;
     int q0 = g0 * GROUP, q1 = g1 * GROUP;
     float *x = b->x[t];
 
@@ -292,15 +298,15 @@ static void step_worker(void *ctx, int t)
         float *hn = b->hn + (size_t)l * b->cap * H;
         /* x[r] = [h of the layer below, new | this layer's h, old]; every worker gathers its
          * own copy, so none waits for another before its product */
-        for (int r = 0; r < B; r++) {
-            float *xr = x + (size_t)r * K;
+        for (int r = r0; r < r1; r++) {
+            float *xr = x + (size_t)(r - r0) * K;
             if (l > 0)
                 memcpy(xr, b->hn + ((size_t)(l - 1) * b->cap + r) * H, (size_t)H * sizeof *xr);
             memcpy(xr + K - H, j->rows[r].st->h + (size_t)l * H, (size_t)H * sizeof *xr);
         }
         /* pre = b_ih + b_hh (+ W_ih x: for layer 0's one-hot x, a row of W_ih^T, whose gate
          * blocks map onto each group's four runs of 8), then the product adds [W_ih | W_hh] x */
-        for (int r = 0; r < B; r++) {
+        for (int r = r0; r < r1; r++) {
             float *pr = b->pre + (size_t)r * Gp;
             memcpy(pr + q0, w->bias[l] + q0, (size_t)(q1 - q0) * sizeof *pr);
             if (l > 0)
@@ -316,31 +322,57 @@ static void step_worker(void *ctx, int t)
                 }
             }
         }
-        bimm_run(b->pre, (size_t)Gp, x, (size_t)K, &w->layer[l], B, q0, q1);
+        bimm_run(b->pre + (size_t)r0 * Gp, (size_t)Gp, x, (size_t)K, &w->layer[l], n_rows, q0,
+                 q1);
         int u0 = g0 * UNITS, u1 = g1 * UNITS < H ? g1 * UNITS : H;
-        for (int r = 0; r < B; r++)
+        for (int r = r0; r < r1; r++)
             row_cells(b->cells[t], b->pre + (size_t)r * Gp + q0,
                       j->rows[r].st->c + (size_t)l * H + u0, hn + (size_t)r * H + u0, u1 - u0);
-        if (j->T > 1)
+        if (barrier)
             pool_barrier(j->p); /* the next layer (or the output layer) reads all of hn */
     }
 
-    /* logits = fc_b + fc_w h_top, for the rows that want them, over this worker's columns */
-    int n = j->n_want, V = w->V, Vp = w->Vp;
-    if (n == 0)
-        return;
-    int panels = Vp / BIMM_NR, v0 = panels * t / j->T * BIMM_NR,
-        v1 = panels * (t + 1) / j->T * BIMM_NR;
+    /* logits = fc_b + fc_w h_top for the rows that want them: gathered into x and out from
+     * row r0 on, so that workers with other rows use other parts of out */
+    int V = w->V, Vp = w->Vp, n = 0;
     const float *top = b->hn + (size_t)(w->L - 1) * b->cap * H;
-    for (int i = 0; i < n; i++) {
-        memcpy(x + (size_t)i * H, top + (size_t)b->want[i] * H, (size_t)H * sizeof *x);
-        memcpy(b->out + (size_t)i * Vp + v0, w->fc_bias + v0, (size_t)(v1 - v0) * sizeof *x);
+    for (int r = r0; r < r1; r++) {
+        if (!j->rows[r].want_logits)
+            continue;
+        memcpy(x + (size_t)n * H, top + (size_t)r * H, (size_t)H * sizeof *x);
+        memcpy(b->out + (size_t)(r0 + n) * Vp + v0, w->fc_bias + v0, (size_t)(v1 - v0) * sizeof *x);
+        b->want[r0 + n++] = r;
     }
-    bimm_run(b->out, (size_t)Vp, x, (size_t)H, &w->fc, n, v0, v1);
+    bimm_run(b->out + (size_t)r0 * Vp, (size_t)Vp, x, (size_t)H, &w->fc, n, v0, v1);
     int v_end = v1 < V ? v1 : V;
     for (int i = 0; i < n && v_end > v0; i++)
-        memcpy(j->rows[b->want[i]].st->logits + v0, b->out + (size_t)i * Vp + v0,
+        memcpy(j->rows[b->want[r0 + i]].st->logits + v0, b->out + (size_t)(r0 + i) * Vp + v0,
                (size_t)(v_end - v0) * sizeof *x);
+}
+
+/* The states take their new h (rows [r0, r1)) once nobody gathers the old ones any more. */
+static void publish_h(step_job *j, int r0, int r1)
+{
+    const infer_weights *w = j->b->w;
+    for (int r = r0; r < r1; r++)
+        for (int l = 0; l < w->L; l++)
+            memcpy(j->rows[r].st->h + (size_t)l * w->H,
+                   j->b->hn + ((size_t)l * j->b->cap + r) * w->H, (size_t)w->H * sizeof(float));
+}
+
+static void step_worker(void *ctx, int t)
+{
+    step_job *j = ctx;
+    const infer_weights *w = j->b->w;
+    int T = j->T, groups = w->Gp / GROUP, panels = w->Vp / BIMM_NR;
+    if (j->by_rows) {
+        int r0 = j->B * t / T, r1 = j->B * (t + 1) / T;
+        step_part(j, t, r0, r1, 0, groups, 0, w->Vp, 0);
+        publish_h(j, r0, r1);
+    } else {
+        step_part(j, t, 0, j->B, groups * t / T, groups * (t + 1) / T,
+                  panels * t / T * BIMM_NR, panels * (t + 1) / T * BIMM_NR, T > 1);
+    }
 }
 
 void infer_batch_step(infer_batch *b, const infer_row *rows, int B, pool *p)
@@ -348,20 +380,20 @@ void infer_batch_step(infer_batch *b, const infer_row *rows, int B, pool *p)
     int T = p ? pool_size(p) : 1;
     if (T > b->threads)
         T = 1; /* the batch has no scratch for more workers: stay on this thread */
-    step_job j = {b, rows, B, 0, T, T > 1 ? p : NULL};
-    for (int r = 0; r < B; r++)
-        if (rows[r].want_logits)
-            b->want[j.n_want++] = r;
+    /* Weights that fit in a core's L2 are cheap to read on both: split the streams, which needs
+     * no barrier. Bigger ones are split by columns, so each core reads half of them. */
+    const infer_weights *w = b->w;
+    size_t bytes = (size_t)w->fc.K * w->Vp * sizeof(float);
+    for (int l = 0; l < w->L; l++)
+        bytes += (size_t)w->layer[l].K * w->Gp * sizeof(float);
+    int by_rows = T > 1 && B >= 2 * T && bytes <= L2_BYTES;
+    step_job j = {b, rows, B, T, by_rows, T > 1 ? p : NULL};
     if (T > 1)
         pool_run(p, step_worker, &j);
     else
         step_worker(&j, 0);
-    /* only now, with every worker past its gathers, may the states take their new h */
-    const infer_weights *w = b->w;
-    for (int r = 0; r < B; r++)
-        for (int l = 0; l < w->L; l++)
-            memcpy(rows[r].st->h + (size_t)l * w->H, b->hn + ((size_t)l * b->cap + r) * w->H,
-                   (size_t)w->H * sizeof(float));
+    if (!j.by_rows)
+        publish_h(&j, 0, B);
 }
 
 void infer_step(infer_batch *b, infer_state *s, int id)

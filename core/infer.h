@@ -72,16 +72,17 @@ int infer_batch_open(infer_batch **out, const model *m, int cap);
 void infer_batch_free(infer_batch *b);
 
 /* Steps B <= cap streams by one character each. With p (at most the threads the batch was made
- * for), the columns of every product are split across p's workers; with NULL, one thread.
- * The rows' states must be distinct. */
+ * for) the work is split across p's workers: by streams when the packed weights fit in a core's
+ * L2 (512 KiB), by the columns of every product otherwise; with NULL, one thread. Either way each
+ * stream gets the same bits. The rows' states must be distinct. */
 void infer_batch_step(infer_batch *b, const infer_row *rows, int B, pool *p);
 
 /* One stream, one character, logits wanted: infer_batch_step with B = 1 on one thread. */
 void infer_step(infer_batch *b, infer_state *s, int id);
 
 /* How many of max_threads workers a step of B streams should use: 1 below the size where
- * splitting costs more in synchronisation than it saves (measured: bench/bench_core's
- * "split" lines), else max_threads. */
+ * splitting costs more in synchronisation than it saves (measured with bench/bench_gen), else
+ * max_threads. */
 int infer_threads_for(const infer_weights *w, int B, int max_threads);
 
 #endif
