@@ -300,14 +300,19 @@ class RawStream:
     """A request on a raw socket (Connection: close), for reading a response a little at a time
     and for hanging up in the middle of it."""
 
-    def __init__(self, server, method, path, body=None, headers=None, timeout=REQ_TIMEOUT):
+    def __init__(self, server, method, path, body=None, headers=None, timeout=REQ_TIMEOUT,
+                 rcvbuf=None):
         data = json.dumps(body).encode("utf-8") if body is not None else b""
         head = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1", "Connection: close",
                 "Content-Length: %d" % len(data)]
         if body is not None:
             head.append("Content-Type: application/json")
         head += ["%s: %s" % kv for kv in (headers or {}).items()]
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # before connecting, so that the window the server sees stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", server.port))
         self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("ascii") + data)
         self.raw, self.eof = b"", False
         self._fill_until(lambda: b"\r\n\r\n" in self.raw, timeout)
@@ -1882,11 +1887,13 @@ class T13Concurrency(E2E):
     def test_slow_reader_is_bounded(self):
         """A streaming client that stops reading: its stream pauses (out of the batch) with a
         bounded buffer, others go on, and the request timeout ends it."""
+        timeout = 20 if SANITIZED else 6
         s = Server("slow", MODELS_DIR, os.path.join(TMP, "slow.db"),
-                   ["--request-timeout", 6, "--max-length", MAIN_MAX_LENGTH]).start()
+                   ["--request-timeout", timeout, "--max-length", MAIN_MAX_LENGTH]).start()
         try:
             slow = RawStream(s, "POST", "/generate", dict(model="seq", seed_text="The ",
-                                                           length=MAIN_MAX_LENGTH, stream=True))
+                                                           length=MAIN_MAX_LENGTH, stream=True),
+                             rcvbuf=4096)
             gid = slow.headers["x-request-id"]
 
             def chars():
@@ -1901,19 +1908,20 @@ class T13Concurrency(E2E):
                 b = chars()
                 return a if a and a == b else None
 
-            paused_at = wait_for("the unread stream to pause", stalled, 5)
+            paused_at = wait_for("the unread stream to pause", stalled, timeout - 2)
             rss = s.rss_kib()
-            # what it made before pausing fills the kernel's socket buffers (megabytes on
-            # loopback, one event per character while the reader kept up) plus our 64 KiB
+            # what it made before pausing fills the sockets' buffers (the server's send buffer
+            # grows to hundreds of KiB even towards a 4 KiB receive buffer) and our 64 KiB
             self.assertLess(paused_at, MAIN_MAX_LENGTH / 2, "it did not pause")
             # the batch goes on without it: the same model still answers, and exactly
             ok = self.ok_json(generate(s, model="seq", seed_text="The ", length=300, seed=5))
             self.assertEqual(ok["text"], self.ok_json(generate(MAIN, model="seq",
                              seed_text="The ", length=300, seed=5))["text"])
             self.assertEqual(chars(), paused_at, "the paused stream moved without its reader")
-            wait_for("the request timeout to end it", lambda: chars() is None, 15)
+            wait_for("the request timeout to end it", lambda: chars() is None, timeout + 10)
             print("  slow reader: paused after %d characters (socket buffers + 64 KiB), server "
-                  "RSS %.1f MiB; ended by the 6 s request timeout" % (paused_at, rss / 1024.0))
+                  "RSS %.1f MiB; ended by the %d s request timeout" % (paused_at, rss / 1024.0,
+                                                                         timeout))
             slow.close()
         finally:
             rc, _ = s.terminate()
