@@ -4,7 +4,7 @@
     python3 examples/openai_raw.py
 
 Environment: LSTMGEN_URL (default http://localhost:8080), LSTMGEN_API_KEY (sent as a Bearer
-token; any string works unless the server has --api-key with --auth-generate), LSTMGEN_MODEL
+token; any string works unless the server has --api-key without --public-generate), LSTMGEN_MODEL
 (default: the first model GET /v1/models lists), PROMPT and SCORE_TEXT (their characters must be
 in the model's vocabulary).
 

@@ -25,9 +25,14 @@ static const char help[] =
     "                          go in PATH.jobs/ [LSTMGEN_DB]\n"
     "  --default-model NAME    model for requests that name none (default: 'default' if present,\n"
     "                          else the first by name) [LSTMGEN_DEFAULT_MODEL]\n"
-    "  --api-key KEY           require 'Authorization: Bearer KEY' on mutating endpoints\n"
-    "                          [LSTMGEN_API_KEY]\n"
-    "  --auth-generate         require the key for generation too [LSTMGEN_AUTH_GENERATE=1]\n"
+    "  --api-key KEY           require 'Authorization: Bearer KEY' on every endpoint but\n"
+    "                          /healthz and /readyz [LSTMGEN_API_KEY]\n"
+    "  --public-generate       with a key: leave generation and the model list open, for a\n"
+    "                          public demo [LSTMGEN_PUBLIC_GENERATE=1]\n"
+    "  --public-metrics        with a key: leave /metrics open, for a scraper\n"
+    "                          [LSTMGEN_PUBLIC_METRICS=1]\n"
+    "  --auth-generate         no effect: generation needs the key unless --public-generate\n"
+    "                          (kept so that older command lines still start)\n"
     "  --cors-origin ORIGIN    Access-Control-Allow-Origin (*: the API uses keys, not cookies)\n"
     "                          [LSTMGEN_CORS_ORIGIN]\n"
     "  --http-threads N        concurrent connections, one thread each (256) "
@@ -80,6 +85,22 @@ static int set_copy(char *dst, size_t cap, const char *name, const char *v)
     return 0;
 }
 
+/* Options that take no value as flags (--public-generate) and 1/true/0/false as variables. */
+static int is_switch(const char *name)
+{
+    return strcmp(name, "public-generate") == 0 || strcmp(name, "public-metrics") == 0 ||
+           strcmp(name, "auth-generate") == 0;
+}
+
+/* "max-batch" -> "LSTMGEN_MAX_BATCH" */
+static void env_name(char *buf, size_t n, const char *name)
+{
+    size_t k = (size_t)snprintf(buf, n, "LSTMGEN_");
+    for (; *name && k + 1 < n; name++, k++)
+        buf[k] = *name == '-' ? '_' : (char)(*name - 32 * (*name >= 'a' && *name <= 'z'));
+    buf[k] = '\0';
+}
+
 /* One option by name (the flag's name without dashes), from either source. */
 static int apply(server_config *c, const char *name, const char *v)
 {
@@ -96,11 +117,17 @@ static int apply(server_config *c, const char *name, const char *v)
         return set_copy(c->default_model, sizeof c->default_model, "--default-model", v);
     if (strcmp(name, "api-key") == 0)
         return set_copy(c->api_key, sizeof c->api_key, "--api-key", v);
-    if (strcmp(name, "auth-generate") == 0) {
+    if (is_switch(name)) {
+        char var[64];
+        env_name(var, sizeof var, name);
         if (strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "0") && strcmp(v, "false"))
-            return bad("LSTMGEN_AUTH_GENERATE", v, "1, true, 0 or false");
-        c->auth_generate = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
-        return 0;
+            return bad(var, v, "1, true, 0 or false");
+        int on = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+        if (strcmp(name, "public-generate") == 0)
+            c->public_generate = on;
+        else if (strcmp(name, "public-metrics") == 0)
+            c->public_metrics = on;
+        return 0; /* auth-generate: what it asked for is the default now */
     }
     if (strcmp(name, "cors-origin") == 0)
         return set_copy(c->cors_origin, sizeof c->cors_origin, "--cors-origin", v);
@@ -146,7 +173,8 @@ static int apply(server_config *c, const char *name, const char *v)
 }
 
 static const char *const names[] = {
-    "host", "port", "models", "db", "default-model", "api-key", "auth-generate", "cors-origin",
+    "host", "port", "models", "db", "default-model", "api-key", "public-generate",
+    "public-metrics", "auth-generate", "cors-origin",
     "http-threads", "gen-threads", "train-threads", "job-workers", "max-length", "max-body",
     "max-batch", "max-concurrent", "request-timeout", "log-format",
 };
@@ -171,9 +199,8 @@ int config_parse(server_config *c, int argc, char **argv)
     c->request_timeout = 60;
 
     for (size_t i = 0; i < N_NAMES; i++) {
-        char env[64] = "LSTMGEN_";
-        for (size_t k = 0; names[i][k] && k + 9 < sizeof env; k++)
-            env[8 + k] = names[i][k] == '-' ? '_' : (char)(names[i][k] - 32 * (names[i][k] >= 'a'));
+        char env[64];
+        env_name(env, sizeof env, names[i]);
         const char *v = getenv(env);
         if (v && *v) {
             int rc = apply(c, names[i], v);
@@ -184,9 +211,9 @@ int config_parse(server_config *c, int argc, char **argv)
 
     struct option longopts[N_NAMES + 2];
     for (size_t i = 0; i < N_NAMES; i++) {
-        int flag = strcmp(names[i], "auth-generate") == 0;
-        longopts[i] =
-            (struct option){names[i], flag ? no_argument : required_argument, 0, (int)i + 1};
+        longopts[i] = (struct option){names[i], is_switch(names[i]) ? no_argument
+                                                                    : required_argument,
+                                      0, (int)i + 1};
     }
     longopts[N_NAMES] = (struct option){"help", no_argument, 0, 'h'};
     longopts[N_NAMES + 1] = (struct option){0, 0, 0, 0};
@@ -204,7 +231,7 @@ int config_parse(server_config *c, int argc, char **argv)
             return 2;
         }
         const char *name = names[opt - 1];
-        int rc = apply(c, name, strcmp(name, "auth-generate") == 0 ? "1" : optarg);
+        int rc = apply(c, name, is_switch(name) ? "1" : optarg);
         if (rc)
             return rc;
     }

@@ -15,7 +15,8 @@ typedef struct server_config {
     char db_path[CONFIG_PATH_MAX];
     char default_model[80];
     char api_key[512];        /* empty: no authentication */
-    int auth_generate;        /* the key is required for generation too */
+    int public_generate;      /* with a key: generation and the model list stay open */
+    int public_metrics;       /* with a key: /metrics stays open */
     char cors_origin[512];
     int http_threads;         /* concurrent connections (one thread each) */
     int gen_threads;          /* threads that split one model's step */

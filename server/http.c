@@ -194,7 +194,8 @@ static int equal_constant_time(const char *a, const char *b)
 static int authorized(request *r, int auth)
 {
     const server_config *c = &r->app->cfg;
-    if (!c->api_key[0] || auth == AUTH_NONE || (auth == AUTH_GENERATE && !c->auth_generate))
+    if (!c->api_key[0] || auth == AUTH_NONE || (auth == AUTH_GENERATE && c->public_generate) ||
+        (auth == AUTH_METRICS && c->public_metrics))
         return 1;
     const char *h = http_header(r, "Authorization");
     if (!h || strncmp(h, "Bearer ", 7) != 0)
@@ -350,25 +351,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return r->status ? MHD_YES : MHD_NO;
 }
 
+static cJSON *log_record(void)
+{
+    cJSON *o = cJSON_CreateObject();
+    time_t t = time(NULL);
+    struct tm tm;
+    char ts[32];
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(o, "time", ts);
+    return o;
+}
+
+static void log_print(cJSON *o)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    if (text)
+        fprintf(stderr, "%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+/* libmicrohttpd's own messages ("Failed to send data ..."): one line each, in the log's format. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    app *a = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    if (a->cfg.log_json) {
+        cJSON *o = log_record();
+        cJSON_AddStringToObject(o, "level", "error");
+        cJSON_AddStringToObject(o, "source", "libmicrohttpd");
+        cJSON_AddStringToObject(o, "message", msg);
+        log_print(o);
+    } else {
+        fprintf(stderr, "libmicrohttpd: %s\n", msg);
+    }
+}
+
 static void access_log(request *r, double ms)
 {
     if (r->app->cfg.log_json) {
-        cJSON *o = cJSON_CreateObject();
-        time_t t = time(NULL);
-        struct tm tm;
-        char ts[32];
-        gmtime_r(&t, &tm);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        cJSON_AddStringToObject(o, "time", ts);
+        cJSON *o = log_record();
         cJSON_AddStringToObject(o, "method", r->method);
         cJSON_AddStringToObject(o, "path", r->path ? r->path : "");
         cJSON_AddNumberToObject(o, "status", r->status);
         cJSON_AddNumberToObject(o, "ms", (double)(long long)(ms * 1000) / 1000);
-        char *text = cJSON_PrintUnformatted(o);
-        if (text)
-            fprintf(stderr, "%s\n", text);
-        cJSON_free(text);
-        cJSON_Delete(o);
+        log_print(o);
     } else {
         fprintf(stderr, "%s %s %d %.1fms\n", r->method, r->path ? r->path : "", r->status, ms);
     }
@@ -377,11 +407,14 @@ static void access_log(request *r, double ms)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn, (void)toe;
+    (void)cls, (void)conn;
     request *r = *con_cls;
     if (!r)
         return;
     double secs = now_mono() - r->t0;
+    /* a response cut off (the client left mid-stream) is not the 200 it started as */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status >= 200 && r->status < 300)
+        r->status = 499;
     if (r->status) {
         metrics_request(r->app->metrics, r->method, r->route, r->status, secs);
         access_log(r, secs * 1000);
@@ -412,13 +445,15 @@ struct MHD_Daemon *http_start(app *a)
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)c->port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)c->http_threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        flags, (uint16_t)c->port, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        a, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_END);
+    /* no SO_REUSEPORT: a second server on a port in use must fail, not share it */
     if (!d)
-        fprintf(stderr, "lstmgen serve: cannot listen on %s:%d: %s\n", c->host, c->port,
-                strerror(errno));
+        fprintf(stderr, "lstmgen serve: cannot listen on %s:%d: %s%s\n", c->host, c->port,
+                strerror(errno),
+                errno == EADDRINUSE ? " (another server, lstmgen or not, has the port)" : "");
     freeaddrinfo(ai);
     return d;
 }

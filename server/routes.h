@@ -5,10 +5,12 @@
 
 #include "http.h"
 
+/* Who may call a route when the server has an API key (without one, everybody). */
 enum route_auth {
-    AUTH_NONE = 0,     /* always open: reads, health */
-    AUTH_MUTATE = 1,   /* needs the API key when one is set */
-    AUTH_GENERATE = 2, /* needs it with --auth-generate */
+    AUTH_NONE = 0,     /* always open: health checks */
+    AUTH_KEY = 1,      /* the key */
+    AUTH_GENERATE = 2, /* the key, unless --public-generate: generation and the model list */
+    AUTH_METRICS = 3,  /* the key, unless --public-metrics */
 };
 
 typedef struct route {

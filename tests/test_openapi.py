@@ -1,6 +1,8 @@
 """test_openapi: every route the server answers (server/routes.c's table) is in docs/openapi.json,
 with the same methods, and the document describes no route the server lacks (the e2e suite checks
-that the running server serves the document). Usage: test_openapi.py SOURCE_ROOT"""
+that the running server serves the document). Who may call each route is written once, in the
+table: the document's security requirements and docs/API.md's endpoint table must say the same.
+Usage: test_openapi.py SOURCE_ROOT"""
 import json
 import re
 import sys
@@ -9,7 +11,9 @@ import sys
 def main():
     root = sys.argv[1]
     table = open(f"{root}/server/routes.c", encoding="utf-8").read()
-    served = set(re.findall(r'\{"(GET|POST|DELETE|PUT|PATCH)", "([^"]+)",', table))
+    auth = {(m, p): a for m, p, a in
+            re.findall(r'\{"(GET|POST|DELETE|PUT|PATCH)", "([^"]+)", \w+, (AUTH_\w+)', table)}
+    served = set(auth)
     if not served:
         print("FAIL: no routes found in server/routes.c")
         return 1
@@ -28,7 +32,25 @@ def main():
                 return 1
     if missing or extra:
         return 1
-    print(f"ok: {len(served)} routes, all documented, none extra")
+    # who may call it: the table's AUTH_* in the document and in docs/API.md
+    words = {"AUTH_NONE": "no", "AUTH_KEY": "yes", "AUTH_GENERATE": "unless `--public-generate`",
+             "AUTH_METRICS": "unless `--public-metrics`"}
+    api = open(f"{root}/docs/API.md", encoding="utf-8").read()
+    bad = 0
+    for (m, p), a in sorted(auth.items()):
+        o = doc["paths"][p][m.lower()]
+        keyed = bool(o.get("security")) and "401" in o["responses"]
+        if keyed != (a != "AUTH_NONE"):
+            said = "needed" if keyed else "not needed"
+            print(f"FAIL: {m} {p} is {a} but docs/openapi.json says key {said}")
+            bad = 1
+        row = re.search(r"^\| %s \| `%s` \| .* \| ([^|]*) \|$" % (m, re.escape(p)), api, re.M)
+        if not row or row.group(1).strip() != words[a]:
+            print(f"FAIL: docs/API.md's endpoint table does not say '{words[a]}' for {m} {p}")
+            bad = 1
+    if bad:
+        return 1
+    print(f"ok: {len(served)} routes, all documented with who may call them, none extra")
     return 0
 
 

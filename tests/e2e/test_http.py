@@ -628,6 +628,17 @@ class E2E(unittest.TestCase):
 # operations
 
 class T01Ops(E2E):
+    def test_port_in_use(self):
+        """A second server on a port in use refuses to start (it must not share the port)."""
+        p = subprocess.run([LSTMGEN, "serve", "--host", "127.0.0.1", "--port", str(MAIN.port),
+                            "--models", MODELS_DIR, "--db", os.path.join(TMP, "second.db")],
+                           capture_output=True, timeout=60)
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertNotEqual(p.returncode, 0, err)
+        self.assertIn("cannot listen on 127.0.0.1:%d" % MAIN.port, err)
+        self.assertIn("in use", err)
+        self.assertStatus(get(MAIN, "/readyz"), 200, "the first server still answers")
+
     def test_healthz(self):
         r = get(MAIN, "/healthz")
         self.assertEqual(self.ok_json(r), {"status": "ok"})
@@ -900,6 +911,33 @@ class T04Cancel(E2E):
         wait_for("active generations to drop to 0 after the client hung up",
                  lambda: active_generations(MAIN) == 0, 20)
         print("  stream: stopped %.2fs after the client hung up" % (time.monotonic() - t0))
+
+    def test_disconnect_logged_as_499(self):
+        """A stream the client leaves is logged (and counted) as 499, not 200; with
+        --log-format json, libmicrohttpd's own complaints are JSON lines too."""
+        s = Server("jsonlog", MODELS_DIR, os.path.join(TMP, "jsonlog.db"),
+                   ["--log-format", "json", "--max-length", MAIN_MAX_LENGTH]).start()
+        try:
+            r = RawStream(s, "POST", "/generate", dict(LONG_WINDOW, stream=True))
+            r.read_until(b"data: ")
+            r.close()
+
+            def logged():
+                lines = [json.loads(l) for l in s.log().splitlines() if l.startswith("{")]
+                return [l for l in lines if l.get("path") == "/generate"] or None
+
+            entries = wait_for("the request in the access log", logged, 20)
+            self.assertEqual(entries[0]["status"], 499, entries)
+            for line in s.log().splitlines():
+                if "libmicrohttpd" in line or "Failed to" in line:
+                    self.assertEqual(json.loads(line)["source"], "libmicrohttpd", line)
+            counted = wait_for("the 499 counted", lambda: metric(
+                metrics(s)[0], "lstmgen_http_requests_total", method="POST", route="/generate",
+                status="499"), 10)
+            self.assertEqual(counted, 1)
+        finally:
+            rc, _ = s.terminate()
+        self.assertEqual(rc, 0)
 
     def test_disconnect_plain(self):
         sock = send_raw(MAIN, LONG_WINDOW)  # the response would come at the end
@@ -1475,6 +1513,19 @@ class T09Errors(E2E):
         h = request(MAIN, "HEAD", "/models")
         self.assertEqual((h.status, h.body), (200, b""), h)
 
+    def test_invalid_utf8_stop_strings(self):
+        """A stop string that is not UTF-8 is a 400 on every generation route, streamed or not
+        (it was a 500 on /v1/completions, and a 200 that then failed when streamed)."""
+        bodies = [("/generate", b'{"model": "seq", "seed_text": "The ", "length": 5, '
+                                b'"stop": ["\xff"]%s}'),
+                  ("/v1/completions", b'{"model": "seq", "prompt": "The ", "max_tokens": 5, '
+                                      b'"stop": ["a\xc3"]%s}')]
+        for path, body in bodies:
+            for streamed in (b"", b', "stream": true'):
+                r = post(MAIN, path, body % streamed, headers={"Content-Type": "application/json"})
+                self.assertError(r, 400, "invalid_utf8", "stop", mentions=("UTF-8",),
+                                 what="%s %r" % (path, streamed))
+
     def test_field_errors(self):
         raw = {
             '"temperature": 1e999': ("temperature", "out_of_range"),
@@ -1614,6 +1665,7 @@ class T11Auth(E2E):
         cls.env = Server("authenv", MODELS_DIR, os.path.join(TMP, "authenv.db"),
                          ["--default-model", "zh"],
                          env={"LSTMGEN_API_KEY": ENV_API_KEY, "LSTMGEN_AUTH_GENERATE": "1",
+                              "LSTMGEN_PUBLIC_METRICS": "true",
                               "LSTMGEN_MAX_LENGTH": "50", "LSTMGEN_CORS_ORIGIN": ENV_CORS_ORIGIN,
                               "LSTMGEN_DEFAULT_MODEL": "win"}).start()
 
@@ -1623,39 +1675,80 @@ class T11Auth(E2E):
             rc, _ = s.terminate()
             assert rc == 0, "server %s exited %r on SIGTERM" % (s.name, rc)
 
-    def test_mutating_endpoints_need_the_key(self):
+    def routes_to_try(self, s):
+        """Every route the server serves (from its OpenAPI document), with path parameters
+        filled in: (method, path)."""
+        doc = self.ok_json(get(s, "/openapi.json", headers={"Authorization": "Bearer " + API_KEY}))
+        out = []
+        for path, ops in doc["paths"].items():
+            for method in ops:
+                if method.upper() in ("GET", "POST", "DELETE"):
+                    out.append((method.upper(), re.sub(r"\{[^}]*\}", "1", path)))
+        self.assertGreater(len(out), 20)
+        return out
+
+    def test_every_route_needs_the_key(self):
+        """With --api-key, everything but /healthz and /readyz answers 401 without the right
+        key, and something else with it (the request itself may then be wrong)."""
         s = self.flags
+        open_paths = {"/healthz", "/readyz"}
+        for method, path in self.routes_to_try(s):
+            what = "%s %s" % (method, path)
+            body = {} if method == "POST" else None
+            for auth in (None, "Bearer wrong", "Bearer " + API_KEY + "x", "Bearer",
+                         "Basic " + API_KEY, "bearer" + API_KEY):
+                h = {"Authorization": auth} if auth else {}
+                r = request(s, method, path, body, headers=h)
+                if path in open_paths:
+                    self.assertStatus(r, 200, "%s with %r" % (what, auth))
+                    continue
+                self.assertError(r, 401, "unauthorized", what="%s with %r" % (what, auth))
+                self.assertEqual(r.headers.get("www-authenticate"), "Bearer")
+                self.assertEqual(r.headers.get("access-control-allow-origin"), CORS_ORIGIN)
+            r = request(s, method, path, body, headers={"Authorization": "Bearer " + API_KEY})
+            self.assertNotEqual(r.status, 401, what + " with the key")
+            self.assertLess(r.status, 500, what + " with the key: %r" % r)
+
+    def test_the_key_works(self):
+        s, key = self.flags, {"Authorization": "Bearer " + API_KEY}
         calls = [  # method, path, body, headers, status with the key
             ("POST", "/corpora?name=k", "hello world", {"Content-Type": "text/plain"}, 201),
             ("POST", "/jobs", {"corpus_id": 99999, "model_name": "x"}, {}, 404),
             ("DELETE", "/models/x", None, {}, 404),
             ("POST", "/jobs/1/cancel", None, {}, 404),
             ("DELETE", "/corpora/99999", None, {}, 404),
+            ("POST", "/generate", {"model": "seq", "seed_text": "The ", "length": 5}, {}, 200),
+            ("POST", "/v1/completions", {"model": "seq", "prompt": "a", "max_tokens": 3}, {}, 200),
+            ("DELETE", "/generations/gen-1", None, {}, 404),
         ]
         for method, path, body, headers, want in calls:
-            what = "%s %s" % (method, path)
-            for auth in (None, "Bearer wrong", "Bearer " + API_KEY + "x", "Bearer",
-                         "Basic " + API_KEY, "bearer" + API_KEY):
-                h = dict(headers)
-                if auth:
-                    h["Authorization"] = auth
-                r = request(s, method, path, body, headers=h)
-                self.assertError(r, 401, "unauthorized", what="%s with %r" % (what, auth))
-                self.assertEqual(r.headers.get("www-authenticate"), "Bearer")
-                self.assertEqual(r.headers.get("access-control-allow-origin"), CORS_ORIGIN)
-            r = request(s, method, path, body,
-                        headers=dict(headers, Authorization="Bearer " + API_KEY))
-            self.assertStatus(r, want, what + " with the key")
-
-    def test_generation_and_reads_stay_open(self):
-        s = self.flags
-        self.assertStatus(generate(s, model="seq", seed_text="The ", length=5), 200)
-        self.assertStatus(post(s, "/v1/completions", {"model": "seq", "prompt": "a",
-                                                      "max_tokens": 3}), 200)
-        self.assertError(request(s, "DELETE", "/generations/gen-1"), 404, "generation_not_found")
+            r = request(s, method, path, body, headers=dict(headers, **key))
+            self.assertStatus(r, want, "%s %s with the key" % (method, path))
         for path in ("/models", "/models/seq", "/v1/models", "/corpora", "/jobs", "/metrics",
-                     "/healthz", "/readyz", "/openapi.json"):
-            self.assertStatus(get(s, path), 200, path)
+                     "/healthz", "/readyz", "/openapi.json", "/generations"):
+            self.assertStatus(get(s, path, headers=key), 200, path)
+
+    def test_public_generate_and_metrics(self):
+        """--public-generate opens generation and the model list (a public demo),
+        --public-metrics opens /metrics (a scraper); nothing else."""
+        s = Server("public", MODELS_DIR, os.path.join(TMP, "public.db"),
+                   ["--api-key", API_KEY, "--public-generate", "--public-metrics"]).start()
+        try:
+            self.assertStatus(generate(s, model="seq", seed_text="The ", length=5), 200)
+            self.assertStatus(post(s, "/v1/completions", {"model": "seq", "prompt": "a",
+                                                          "max_tokens": 3}), 200)
+            self.assertError(request(s, "DELETE", "/generations/gen-1"), 404,
+                             "generation_not_found")
+            for path in ("/models", "/models/seq", "/v1/models", "/metrics", "/healthz"):
+                self.assertStatus(get(s, path), 200, path)
+            for method, path in (("GET", "/corpora"), ("GET", "/jobs"), ("GET", "/jobs/1"),
+                                 ("GET", "/generations"), ("GET", "/openapi.json"),
+                                 ("DELETE", "/models/seq"), ("POST", "/jobs")):
+                self.assertError(request(s, method, path, {} if method == "POST" else None),
+                                 401, "unauthorized", what=path)
+        finally:
+            rc, _ = s.terminate()
+        self.assertEqual(rc, 0)
 
     def test_cors_configured_origin(self):
         s = self.flags
@@ -1671,7 +1764,7 @@ class T11Auth(E2E):
     def test_environment_configuration(self):
         s = self.env
         self.assertError(generate(s, seed_text="", length=5), 401, "unauthorized",
-                         what="LSTMGEN_AUTH_GENERATE=1")
+                         what="a key and no --public-generate")
         self.assertError(post(s, "/v1/completions", {"prompt": "", "max_tokens": 3}), 401)
         self.assertError(request(s, "DELETE", "/generations/gen-1"), 401)
         self.assertError(request(s, "POST", "/generate", {"seed_text": "", "length": 5},
@@ -1684,7 +1777,8 @@ class T11Auth(E2E):
         self.assertError(request(s, "POST", "/generate", {"seed_text": "", "length": 51},
                                  headers=key), 400, "out_of_range", "length",
                          mentions=("50",), what="LSTMGEN_MAX_LENGTH=50")
-        self.assertStatus(get(s, "/models"), 200, "reads stay open")
+        self.assertError(get(s, "/models"), 401, what="reads need the key too")
+        self.assertStatus(get(s, "/metrics"), 200, "LSTMGEN_PUBLIC_METRICS=true")
         self.assertEqual(get(s, "/healthz").headers.get("access-control-allow-origin"),
                          ENV_CORS_ORIGIN)
         self.assertError(request(s, "DELETE", "/models/x"), 401)
