@@ -4,6 +4,7 @@
 #include "http.h"
 
 #include "app.h"
+#include "log.h"
 #include "metrics.h"
 #include "routes.h"
 
@@ -351,57 +352,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return r->status ? MHD_YES : MHD_NO;
 }
 
-static cJSON *log_record(void)
-{
-    cJSON *o = cJSON_CreateObject();
-    time_t t = time(NULL);
-    struct tm tm;
-    char ts[32];
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cJSON_AddStringToObject(o, "time", ts);
-    return o;
-}
-
-static void log_print(cJSON *o)
-{
-    char *text = cJSON_PrintUnformatted(o);
-    if (text)
-        fprintf(stderr, "%s\n", text);
-    cJSON_free(text);
-    cJSON_Delete(o);
-}
-
 /* libmicrohttpd's own messages ("Failed to send data ..."): one line each, in the log's format. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    app *a = cls;
+    (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    msg[strcspn(msg, "\r\n")] = '\0';
-    if (a->cfg.log_json) {
-        cJSON *o = log_record();
-        cJSON_AddStringToObject(o, "level", "error");
-        cJSON_AddStringToObject(o, "source", "libmicrohttpd");
-        cJSON_AddStringToObject(o, "message", msg);
-        log_print(o);
-    } else {
-        fprintf(stderr, "libmicrohttpd: %s\n", msg);
-    }
-}
-
-static void access_log(request *r, double ms)
-{
-    if (r->app->cfg.log_json) {
-        cJSON *o = log_record();
-        cJSON_AddStringToObject(o, "method", r->method);
-        cJSON_AddStringToObject(o, "path", r->path ? r->path : "");
-        cJSON_AddNumberToObject(o, "status", r->status);
-        cJSON_AddNumberToObject(o, "ms", (double)(long long)(ms * 1000) / 1000);
-        log_print(o);
-    } else {
-        fprintf(stderr, "%s %s %d %.1fms\n", r->method, r->path ? r->path : "", r->status, ms);
-    }
+    log_event("error", "libmicrohttpd", "%s", msg);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -417,7 +374,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         r->status = 499;
     if (r->status) {
         metrics_request(r->app->metrics, r->method, r->route, r->status, secs);
-        access_log(r, secs * 1000);
+        log_access(r->method, r->path ? r->path : "", r->status, secs * 1000);
     }
     __atomic_sub_fetch(&r->app->in_flight, 1, __ATOMIC_SEQ_CST);
     free(r->path);
@@ -436,8 +393,8 @@ struct MHD_Daemon *http_start(app *a)
     snprintf(port, sizeof port, "%d", c->port);
     int gai = getaddrinfo(c->host, port, &hints, &ai);
     if (gai) {
-        fprintf(stderr, "lstmgen serve: --host %s: %s (give a numeric address)\n", c->host,
-                gai_strerror(gai));
+        log_event("error", "serve", "--host %s: %s (give a numeric address)", c->host,
+                  gai_strerror(gai));
         return NULL;
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -451,9 +408,9 @@ struct MHD_Daemon *http_start(app *a)
         (unsigned)120, MHD_OPTION_END);
     /* no SO_REUSEPORT: a second server on a port in use must fail, not share it */
     if (!d)
-        fprintf(stderr, "lstmgen serve: cannot listen on %s:%d: %s%s\n", c->host, c->port,
-                strerror(errno),
-                errno == EADDRINUSE ? " (another server, lstmgen or not, has the port)" : "");
+        log_event("error", "serve", "cannot listen on %s:%d: %s%s", c->host, c->port,
+                  strerror(errno),
+                  errno == EADDRINUSE ? " (another server, lstmgen or not, has the port)" : "");
     freeaddrinfo(ai);
     return d;
 }

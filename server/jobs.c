@@ -5,6 +5,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "jobopts.h"
+#include "log.h"
 #include "registry.h"
 #include "store.h"
 #include "train.h"
@@ -40,6 +41,16 @@ struct job_worker {
     job_slot *slots;
 };
 
+/* A store call the worker cannot answer to a client: a failure is logged, naming the job and
+ * what was being recorded, and the caller goes on (or stops) as its comment says. */
+static int checked(int rc, int64_t job, const char *what, const char *err)
+{
+    if (rc && rc != STORE_ENOTFOUND)
+        log_event("error", "jobs", "job %lld: cannot %s: %s", (long long)job, what,
+                  err[0] ? err : store_strerror(rc));
+    return rc;
+}
+
 static double now_mono(void)
 {
     struct timespec ts;
@@ -62,7 +73,10 @@ static void on_progress(void *ctx, const train_progress *p)
     job_worker *w = slot->w;
     store_progress sp = {p->epoch, p->epochs, p->batch, p->batches,
                          p->fraction > 1 ? 1 : p->fraction, p->chars_per_sec, p->eta, p->loss};
-    store_update_progress(w->a->store, jr->id, &sp, NULL, 0);
+    char err[256] = "";
+    /* progress is advisory: a failed write shows as a stale progress, training goes on */
+    checked(store_update_progress(w->a->store, jr->id, &sp, err, sizeof err), jr->id,
+            "record progress", err);
     pthread_mutex_lock(&w->lock);
     slot->rate = p->chars_per_sec;
     pthread_mutex_unlock(&w->lock);
@@ -71,7 +85,8 @@ static void on_progress(void *ctx, const train_progress *p)
     if (now - slot->last_poll > 1.0) {
         slot->last_poll = now;
         int requested = 0;
-        if (store_poll_cancel(w->a->store, jr->id, &requested, NULL, 0) == 0 && requested) {
+        if (checked(store_poll_cancel(w->a->store, jr->id, &requested, err, sizeof err), jr->id,
+                    "poll for a cancel", err) == 0 && requested) {
             pthread_mutex_lock(&w->lock);
             slot->cancel_by_user = 1;
             pthread_mutex_unlock(&w->lock);
@@ -93,8 +108,11 @@ static void on_epoch(void *ctx, const train_epoch_report *r)
     }
     char *samples = cJSON_PrintUnformatted(s);
     cJSON_Delete(s);
-    store_add_epoch(jr->slot->w->a->store, jr->id, r->epoch, r->train_loss, r->val_loss, r->seconds,
-                    samples, NULL, 0);
+    char err[256] = "";
+    /* the checkpoint holds the run; a lost row costs the job's per-epoch history only */
+    checked(store_add_epoch(jr->slot->w->a->store, jr->id, r->epoch, r->train_loss, r->val_loss,
+                            r->seconds, samples, err, sizeof err),
+            jr->id, "record an epoch", err);
     cJSON_free(samples);
 }
 
@@ -126,14 +144,23 @@ static int publish(app *a, const char *trained, const char *name, int64_t job_id
 /* A job started this many times without finishing has brought the server down each time. */
 #define JOBS_MAX_ATTEMPTS 5
 
+/* Records how a job ended. If the database refuses, the job stays "running" there and the next
+ * start of the server queues it again (store_requeue_running): it is not lost. */
+static void finish(app *a, int64_t id, store_job_status status, const char *why)
+{
+    char err[256] = "";
+    checked(store_finish_job(a->store, id, status, why, err, sizeof err), id,
+            "record that it ended", err);
+}
+
 static void run_job(job_slot *slot, store_job *job)
 {
     job_worker *w = slot->w;
     app *a = w->a;
-    char err[1024] = "", field[64];
+    char err[1024] = "", field[64], serr[256] = "";
     if (job->attempts > JOBS_MAX_ATTEMPTS) {
         snprintf(err, sizeof err, "gave up after %d interrupted attempts", JOBS_MAX_ATTEMPTS);
-        store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);
+        finish(a, job->id, STORE_JOB_FAILED, err);
         return;
     }
     train_options o;
@@ -152,7 +179,7 @@ static void run_job(job_slot *slot, store_job *job)
     if (rc == 0 && fs_mkdirs(dir) != 0)
         rc = core_errf(err, sizeof err, CORE_EIO, "cannot create %s: %s", dir, strerror(errno));
     if (rc) {
-        store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);
+        finish(a, job->id, STORE_JOB_FAILED, err);
         store_corpus_deinit(&corpus);
         return;
     }
@@ -168,7 +195,9 @@ static void run_job(job_slot *slot, store_job *job)
     o.on_epoch = on_epoch;
     o.ctx = &jr;
     o.cancel = &slot->cancel;
-    store_set_checkpoint(a->store, job->id, state, NULL, 0);
+    /* informational (GET /jobs/{id}); the resume finds the file by its path, not by this */
+    checked(store_set_checkpoint(a->store, job->id, state, serr, sizeof serr), job->id,
+            "record its checkpoint", serr);
 
     train_result res;
     rc = train_run(&res, &o, corpus.text, (size_t)corpus.bytes, err, sizeof err);
@@ -178,23 +207,25 @@ static void run_job(job_slot *slot, store_job *job)
     slot->rate = 0;
     pthread_mutex_unlock(&w->lock);
     if (rc) {
-        store_finish_job(a->store, job->id, STORE_JOB_FAILED, err, NULL, 0);
+        finish(a, job->id, STORE_JOB_FAILED, err);
     } else if (res.stopped == 2 && by_user) {
-        store_finish_job(a->store, job->id, STORE_JOB_CANCELLED, NULL, NULL, 0);
+        finish(a, job->id, STORE_JOB_CANCELLED, NULL);
     } else if (res.stopped == 2) {
-        /* a shutdown: the state is saved; the job goes back to the queue for the next start */
-        store_requeue_job(a->store, job->id, NULL, 0);
+        /* a shutdown: the state is saved; the job goes back to the queue for the next start
+         * (and if the database refuses, store_requeue_running does it at that start) */
+        checked(store_requeue_job(a->store, job->id, serr, sizeof serr), job->id,
+                "queue it again", serr);
         return;
     } else {
         rc = publish(a, out, job->model_name, job->id, err, sizeof err);
-        store_finish_job(a->store, job->id, rc ? STORE_JOB_FAILED : STORE_JOB_SUCCEEDED,
-                         rc ? err : NULL, NULL, 0);
+        finish(a, job->id, rc ? STORE_JOB_FAILED : STORE_JOB_SUCCEEDED, rc ? err : NULL);
     }
     /* Finished for good: the working checkpoints (megabytes each) are of no further use. */
     unlink(out);
     unlink(latest);
     rmdir(dir);
-    store_set_checkpoint(a->store, job->id, NULL, NULL, 0);
+    checked(store_set_checkpoint(a->store, job->id, NULL, serr, sizeof serr), job->id,
+            "forget its checkpoint", serr);
 }
 
 static void *worker_main(void *arg)
@@ -209,7 +240,11 @@ static void *worker_main(void *arg)
         if (stopping)
             break;
         store_job job;
-        int rc = store_claim_job(w->a->store, &job, NULL, 0);
+        char err[256] = "";
+        int rc = store_claim_job(w->a->store, &job, err, sizeof err);
+        if (rc && rc != STORE_ENOTFOUND) /* the database is unwell: say so, try again soon */
+            log_event("error", "jobs", "cannot claim a queued job: %s",
+                      err[0] ? err : store_strerror(rc));
         if (rc == 0) {
             pthread_mutex_lock(&w->lock);
             slot->running_id = job.id;

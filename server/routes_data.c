@@ -160,9 +160,10 @@ int route_corpus_get(request *r)
     store_corpus c;
     char err[512];
     int rc = id ? store_get_corpus(r->app->store, &c, id, 0, err, sizeof err) : STORE_ENOTFOUND;
+    if (rc == STORE_ENOTFOUND)
+        return reply_error(r, 404, "corpus_not_found", "id", "no corpus %.40s", r->params[0]);
     if (rc)
-        return reply_error(r, rc == STORE_ENOTFOUND ? 404 : 500, "corpus_not_found", "id",
-                           "no corpus %.40s", r->params[0]);
+        return store_error_reply(r, rc, "corpus", err);
     cJSON *o = corpus_json(&c);
     store_corpus_deinit(&c);
     return reply_json_take(r, 200, o);
@@ -262,12 +263,14 @@ static cJSON *job_full_json(app *a, int64_t id, int *rc, char *err, size_t errle
     store_job_deinit(&j);
     store_epoch *eps;
     size_t n;
-    if (store_list_epochs(a->store, &eps, &n, id, err, errlen) == 0) {
-        cJSON *arr = cJSON_AddArrayToObject(o, "epochs");
-        for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, epoch_json(&eps[i]));
-        store_free_epochs(eps, n);
+    if ((*rc = store_list_epochs(a->store, &eps, &n, id, err, errlen)) != 0) {
+        cJSON_Delete(o);
+        return NULL;
     }
+    cJSON *arr = cJSON_AddArrayToObject(o, "epochs");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, epoch_json(&eps[i]));
+    store_free_epochs(eps, n);
     return o;
 }
 
@@ -418,21 +421,40 @@ static void events_append(job_events *ev, const char *event, cJSON *data)
 }
 
 /* Looks at the job once and queues events for what changed. */
+/* The stream's last event when the database cannot be read: the client should not take the
+ * silence for a finished job. */
+static void events_fail(job_events *ev, const char *err)
+{
+    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", "database");
+    cJSON_AddStringToObject(e, "message", err);
+    events_append(ev, "error", o);
+    ev->finished = 1;
+}
+
 static void events_poll(job_events *ev)
 {
     store_job j;
-    if (store_get_job(ev->a->store, &j, ev->id, NULL, 0)) {
-        ev->finished = 1;
+    char err[512];
+    int rc = store_get_job(ev->a->store, &j, ev->id, err, sizeof err);
+    if (rc) {
+        if (rc == STORE_ENOTFOUND) /* deleted with its corpus: nothing more will come */
+            ev->finished = 1;
+        else
+            events_fail(ev, err);
         return;
     }
     store_epoch *eps;
     size_t n;
-    if (store_list_epochs(ev->a->store, &eps, &n, ev->id, NULL, 0) == 0) {
-        for (size_t i = ev->epochs_sent; i < n; i++)
-            events_append(ev, "epoch", epoch_json(&eps[i]));
-        ev->epochs_sent = n > ev->epochs_sent ? n : ev->epochs_sent;
-        store_free_epochs(eps, n);
+    if (store_list_epochs(ev->a->store, &eps, &n, ev->id, err, sizeof err) != 0) {
+        store_job_deinit(&j);
+        events_fail(ev, err);
+        return;
     }
+    for (size_t i = ev->epochs_sent; i < n; i++)
+        events_append(ev, "epoch", epoch_json(&eps[i]));
+    ev->epochs_sent = n > ev->epochs_sent ? n : ev->epochs_sent;
+    store_free_epochs(eps, n);
     char now[sizeof ev->last];
     snprintf(now, sizeof now, "%s %d", j.updated_at, (int)j.status);
     if (strcmp(now, ev->last) != 0) {
@@ -490,8 +512,12 @@ int route_job_events(request *r)
 {
     int64_t id = parse_id(r->params[0]);
     store_job j;
-    if (!id || store_get_job(r->app->store, &j, id, NULL, 0))
+    char err[512];
+    int rc = id ? store_get_job(r->app->store, &j, id, err, sizeof err) : STORE_ENOTFOUND;
+    if (rc == STORE_ENOTFOUND)
         return reply_error(r, 404, "job_not_found", "id", "no job %.40s", r->params[0]);
+    if (rc)
+        return store_error_reply(r, rc, "job", err);
     store_job_deinit(&j);
     job_events *ev = calloc(1, sizeof *ev);
     if (!ev)

@@ -9,6 +9,7 @@
 #include "fsutil.h"
 #include "gen.h"
 #include "jobs.h"
+#include "log.h"
 #include "metrics.h"
 #include "mm.h"
 #include "store.h"
@@ -76,6 +77,7 @@ int serve_main(int argc, char **argv)
     int rc = config_parse(&a.cfg, argc, argv);
     if (rc >= 0)
         return rc;
+    log_set_json(a.cfg.log_json);
     /* One BLAS thread per call: generations run on their own threads, training shards too. */
     mm_set_threads(1);
     signal(SIGPIPE, SIG_IGN);
@@ -91,29 +93,29 @@ int serve_main(int argc, char **argv)
     snprintf(writable, sizeof writable, "%.*s", (int)strcspn(a.cfg.models_dir, ":"),
              a.cfg.models_dir);
     if (fs_mkdirs(writable) != 0) {
-        fprintf(stderr, "lstmgen serve: cannot create the models directory %s: %s\n", writable,
-                strerror(errno));
+        log_event("error", "serve", "cannot create the models directory %s: %s", writable,
+                  strerror(errno));
         return 1;
     }
     if (store_open(&a.store, a.cfg.db_path, err, sizeof err)) {
-        fprintf(stderr, "lstmgen serve: %s\n", err);
+        log_event("error", "serve", "%s", err);
         return 1;
     }
     int64_t requeued = 0;
     if (store_requeue_running(a.store, &requeued, err, sizeof err)) {
-        fprintf(stderr, "lstmgen serve: %s\n", err);
+        log_event("error", "serve", "%s", err);
         store_close(a.store);
         return 1;
     }
     if (requeued)
-        fprintf(stderr, "lstmgen serve: %lld interrupted job(s) queued again to resume\n",
-                (long long)requeued);
+        log_event("info", "serve", "%lld interrupted job(s) queued again to resume",
+                  (long long)requeued);
     if (metrics_new(&a.metrics) || registry_new(&a.models, a.cfg.models_dir) ||
         gen_sched_new(&a.gen, a.models,
                       &(gen_limits){a.cfg.gen_threads, a.cfg.max_batch, a.cfg.max_concurrent,
                                     a.cfg.request_timeout, 64 * 1024}) ||
         jobs_start(&a.jobs, &a, a.cfg.job_workers)) {
-        fprintf(stderr, "lstmgen serve: out of memory\n");
+        log_event("error", "serve", "out of memory");
         return 1;
     }
     struct MHD_Daemon *d = http_start(&a);
@@ -126,13 +128,13 @@ int serve_main(int argc, char **argv)
     char def[80] = "";
     app_default_model(&a, def, sizeof def);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    fprintf(stderr, "lstmgen serve: listening on http://%s:%u (models %s, default %s; db %s)\n",
-            a.cfg.host, info ? info->port : (unsigned)a.cfg.port, a.cfg.models_dir,
-            def[0] ? def : "none", a.cfg.db_path);
+    log_event("info", "serve", "listening on http://%s:%u (models %s, default %s; db %s)",
+              a.cfg.host, info ? info->port : (unsigned)a.cfg.port, a.cfg.models_dir,
+              def[0] ? def : "none", a.cfg.db_path);
 
     int sig = 0;
     sigwait(&stop, &sig);
-    fprintf(stderr, "lstmgen serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    log_event("info", "serve", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     a.stopping = 1;
     double t0 = now_mono();
     http_quiesce(d);
@@ -159,6 +161,6 @@ int serve_main(int argc, char **argv)
     registry_free(a.models);
     metrics_free(a.metrics);
     store_close(a.store);
-    fprintf(stderr, "lstmgen serve: stopped after %.1fs\n", now_mono() - t0);
+    log_event("info", "serve", "stopped after %.1fs", now_mono() - t0);
     return 0;
 }
