@@ -41,7 +41,7 @@ int cmd_info(int argc, char **argv)
     }
     struct stat st;
     long long size = stat(path, &st) == 0 ? (long long)st.st_size : -1;
-    const char *regime = m->cfg.regime == REGIME_SEQUENCE ? "sequence" : "window";
+    const char *regime = model_regime_name(m->cfg.regime);
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "path", path);

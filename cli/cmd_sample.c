@@ -85,13 +85,7 @@ int cmd_sample(int argc, char **argv)
             break;
         }
         case 'M':
-            if (strcmp(optarg, "auto") == 0)
-                req.mode = SAMPLE_MODE_AUTO;
-            else if (strcmp(optarg, "stateful") == 0)
-                req.mode = SAMPLE_MODE_STATEFUL;
-            else if (strcmp(optarg, "window") == 0)
-                req.mode = SAMPLE_MODE_WINDOW;
-            else
+            if ((req.mode = sample_mode_parse(optarg)) < 0)
                 bad = usage_error(cmd, "--mode must be auto, stateful or window, got '%s'", optarg);
             break;
         case 'h': fputs(help, stdout); free(stops); return EXIT_OK;
@@ -128,7 +122,6 @@ int cmd_sample(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     if (json) {
-        static const char *reasons[] = {"length", "stop", "cancelled"};
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "text", res.text);
         cJSON_AddStringToObject(o, "seed_text", req.seed_text);
@@ -137,8 +130,8 @@ int cmd_sample(int argc, char **argv)
         char seed[24];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)req.seed);
         cJSON_AddRawToObject(o, "seed", seed);
-        cJSON_AddStringToObject(o, "mode", res.mode == SAMPLE_MODE_WINDOW ? "window" : "stateful");
-        cJSON_AddStringToObject(o, "finish_reason", reasons[res.finish_reason]);
+        cJSON_AddStringToObject(o, "mode", sample_mode_name(res.mode));
+        cJSON_AddStringToObject(o, "finish_reason", sample_finish_name(res.finish_reason));
         cJSON_AddNumberToObject(o, "seed_chars", (double)res.seed_chars);
         cJSON_AddNumberToObject(o, "generated_chars", (double)res.generated_chars);
         cJSON_AddNumberToObject(o, "temperature", req.temperature);

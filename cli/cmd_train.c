@@ -6,6 +6,7 @@
 #include "err.h"
 #include "optim.h"
 #include "train.h"
+#include "trainopts.h"
 
 #include <cJSON.h>
 #include <getopt.h>
@@ -16,53 +17,152 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char help[] =
-    "usage: lstmgen train --corpus FILE [--out CKPT] [options]\n"
-    "\n"
-    "Trains a character-level LSTM on a UTF-8 text and writes a safetensors checkpoint at the end\n"
-    "of every epoch. With a validation split, CKPT holds the epoch with the best validation loss\n"
-    "and CKPT's .latest file the latest state (for --resume).\n"
-    "\n"
-    "  --corpus FILE        UTF-8 text to learn from (required)\n"
-    "  --out CKPT           checkpoint path (default: the corpus name with .safetensors, here)\n"
-    "  --regime R           window (default): the book's recipe, windows of --maxlen characters\n"
-    "                       every --step, loss on the next character only; the exact setup of\n"
-    "                       Deep Learning with Python, chapter 8.\n"
-    "                       sequence: char-rnn's recipe, contiguous --seq-len chunks, loss at\n"
-    "                       every character, state carried across batches; generates in O(1)\n"
-    "                       per character, so it is the better choice for serving.\n"
-    "  --layers N           LSTM layers, 1..4 (window: 1, the book; sequence: 2, char-rnn)\n"
-    "  --hidden N           units per layer, 8..2048 (window: 128, the book; sequence: 256,\n"
-    "                       enough for a few MB of text without overfitting quickly)\n"
-    "  --dropout P          between layers, in [0, 1) (window: 0; sequence: 0.1, light\n"
-    "                       regularisation for 2 layers)\n"
-    "  --maxlen N           window length (60, the book)\n"
-    "  --step N             characters between windows (3, the book)\n"
-    "  --seq-len N          BPTT length for the sequence regime (100: long enough to learn\n"
-    "                       word and phrase structure, short enough to train fast)\n"
-    "  --batch N            sequences per batch (window: 128, the book; sequence: 64)\n"
-    "  --epochs N           passes over the text (20: the book's samples read well after 20)\n"
-    "  --lr X               learning rate (window: 0.01 with RMSprop, the book; sequence:\n"
-    "                       0.002 with Adam)\n"
-    "  --optimizer O        rmsprop (Keras defaults: rho 0.9, eps 1e-7) or adam\n"
-    "                       (window: rmsprop; sequence: adam)\n"
-    "  --lr-decay X         multiply the learning rate by X every epoch (1: none, the book)\n"
-    "  --clip X             clip the global gradient norm at X, 0 = off (window: 0, the book;\n"
-    "                       sequence: 5, as char-rnn, since long BPTT can explode)\n"
-    "  --val-fraction X     held out from the end of the text, in [0, 0.5] (0.05: enough text\n"
-    "                       to pick the best epoch; 0 trains on everything, as the book does)\n"
-    "  --lowercase          lowercase the text first (the book does; fewer characters to learn)\n"
-    "  --seed N             initialisation, shuffling and dropout (1); with the same corpus,\n"
-    "                       options, seed and --threads the checkpoint is bit-identical (set\n"
-    "                       SOURCE_DATE_EPOCH to pin its creation time too)\n"
-    "  --threads N          OpenBLAS threads (default: OpenBLAS's own, one per core)\n"
-    "  --max-seconds S      stop cleanly after S seconds, saving the checkpoint; without\n"
-    "                       --epochs, train until then\n"
-    "  --resume CKPT        continue from a latest-state checkpoint exactly where it stopped\n"
-    "                       (model and training options come from it; --epochs may be raised)\n"
-    "  --sample-chars N     characters per temperature in the epoch samples (200; 0 = none)\n"
-    "  --json               one JSON object per epoch on stdout, nothing else there\n"
-    "  --quiet              no progress bar\n";
+/* The options that are the command line's own; the training options come from the table in
+ * core/trainopts.c (--NAME for hyperparameters.NAME, '-' for '_'). */
+enum { OPT_CORPUS = 256, OPT_OUT, OPT_THREADS, OPT_RESUME, OPT_JSON, OPT_QUIET, OPT_OPTIONS_JSON,
+       OPT_HELP, OPT_TABLE = 512 };
+static const struct cli_opt {
+    const char *name, *arg, *help;
+    int key;
+} cli_opts[] = {
+    {"corpus", "FILE", "UTF-8 text to learn from (required)", OPT_CORPUS},
+    {"out", "CKPT", "checkpoint path (default: the corpus name with .safetensors, here)", OPT_OUT},
+    {"threads", "N", "OpenBLAS threads (default: OpenBLAS's own, one per core)", OPT_THREADS},
+    {"resume", "CKPT", "continue from a latest-state checkpoint exactly where it stopped (model "
+                       "and training options come from it; --epochs may be raised)",
+     OPT_RESUME},
+    {"json", NULL, "one JSON object per epoch on stdout, nothing else there", OPT_JSON},
+    {"quiet", NULL, "no progress bar", OPT_QUIET},
+    {"options-json", NULL, "print the training options (names, types, ranges, defaults, help) "
+                           "as JSON and exit: what the jobs API's hyperparameters take",
+     OPT_OPTIONS_JSON},
+    {"help", NULL, "this text", OPT_HELP},
+};
+#define N_CLI_OPTS (sizeof cli_opts / sizeof *cli_opts)
+
+/* The table's messages start with the option's name: spelled as on the command line. */
+static char *dashed(char *msg)
+{
+    for (char *p = msg; *p && *p != ' '; p++)
+        if (*p == '_')
+            *p = '-';
+    return msg;
+}
+
+/* "  --name ARG" padded to 23 columns, then text wrapped at 98 with that indent. */
+static void help_line(const char *name, const char *arg, const char *text)
+{
+    char head[64];
+    int n = snprintf(head, sizeof head, "  --%s%s%s", name, arg ? " " : "", arg ? arg : "");
+    for (char *p = head; *p; p++)
+        if (*p == '_')
+            *p = '-';
+    fputs(head, stdout);
+    int col = n;
+    if (col > 22) {
+        fputc('\n', stdout);
+        col = 0;
+    }
+    const char *w = text;
+    int first = 1;
+    while (*w) {
+        size_t len = strcspn(w, " ");
+        if (!first && col + 1 + (int)len > 98) {
+            fputc('\n', stdout);
+            col = 0;
+        }
+        if (col < 23) {
+            printf("%*s", 23 - col, "");
+            col = 23;
+            first = 1;
+        }
+        printf("%s%.*s", first ? "" : " ", (int)len, w);
+        col += (int)len + !first;
+        first = 0;
+        w += len;
+        while (*w == ' ')
+            w++;
+    }
+    fputc('\n', stdout);
+}
+
+static void print_help(void)
+{
+    fputs("usage: lstmgen train --corpus FILE [--out CKPT] [options]\n\n"
+          "Trains a character-level LSTM on a UTF-8 text and writes a safetensors checkpoint at "
+          "the end\nof every epoch. With a validation split, CKPT holds the epoch with the best "
+          "validation loss\nand CKPT's .latest file the latest state (for --resume). Options "
+          "left unset take the\ndefaults of the regime; the jobs API takes the same options as "
+          "hyperparameters.\n\n", stdout);
+    for (size_t i = 0; i < N_CLI_OPTS; i++)
+        help_line(cli_opts[i].name, cli_opts[i].arg, cli_opts[i].help);
+    fputc('\n', stdout);
+    for (int id = 0; id < TOPT_COUNT; id++) {
+        const train_opt *t = &train_opts[id];
+        char text[1024], w[32], q[32];
+        train_opt_format(w, sizeof w, id, train_opt_default(id, REGIME_WINDOW));
+        train_opt_format(q, sizeof q, id, train_opt_default(id, REGIME_SEQUENCE));
+        int n = snprintf(text, sizeof text, "%s.", t->help);
+        if (t->kind == TOPT_INT || t->kind == TOPT_NUM)
+            n += snprintf(text + n, sizeof text - (size_t)n,
+                          t->kind == TOPT_INT ? " %.0f to %.0f." : " %g to %g.", t->lo, t->hi);
+        if (id != TOPT_REGIME)
+            snprintf(text + n, sizeof text - (size_t)n, strcmp(w, q) ? " Default %s (window), %s "
+                     "(sequence)." : " Default %s.", w, q);
+        else
+            snprintf(text + n, sizeof text - (size_t)n, " Default %s.", w);
+        const char *arg = t->kind == TOPT_BOOL ? NULL : t->kind == TOPT_INT ? "N"
+                                                       : t->kind == TOPT_NUM ? "X" : "NAME";
+        help_line(t->name, arg, text);
+    }
+}
+
+/* The table as JSON: what docs/API.md and docs/openapi.json are checked against. */
+static void print_options_json(void)
+{
+    static const char *const types[] = {"integer", "number", "boolean", "string"};
+    cJSON *arr = cJSON_CreateArray();
+    for (int id = 0; id < TOPT_COUNT; id++) {
+        const train_opt *t = &train_opts[id];
+        cJSON *o = cJSON_CreateObject(), *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "type", types[t->kind]);
+        if (t->kind == TOPT_INT) { /* as integers: a double would print 2^53 rounded */
+            char lo[32], hi[32];
+            snprintf(lo, sizeof lo, "%.0f", t->lo);
+            snprintf(hi, sizeof hi, "%.0f", t->hi);
+            cJSON_AddRawToObject(o, "minimum", lo);
+            cJSON_AddRawToObject(o, "maximum", hi);
+        } else if (t->kind == TOPT_NUM) {
+            cJSON_AddNumberToObject(o, "minimum", t->lo);
+            cJSON_AddNumberToObject(o, "maximum", t->hi);
+        }
+        if (t->kind == TOPT_CHOICE) {
+            cJSON *e = cJSON_AddArrayToObject(o, "enum");
+            for (int i = 0; t->choices[i]; i++)
+                cJSON_AddItemToArray(e, cJSON_CreateString(t->choices[i]));
+        }
+        for (int regime = REGIME_WINDOW; regime <= REGIME_SEQUENCE; regime++) {
+            char v[32];
+            train_opt_format(v, sizeof v, id, train_opt_default(id, regime));
+            const char *key = model_regime_name(regime);
+            if (t->kind == TOPT_CHOICE)
+                cJSON_AddStringToObject(d, key, v);
+            else if (t->kind == TOPT_BOOL)
+                cJSON_AddBoolToObject(d, key, strcmp(v, "true") == 0);
+            else
+                cJSON_AddNumberToObject(d, key, atof(v));
+        }
+        cJSON_AddItemToObject(o, "default", d);
+        cJSON_AddStringToObject(o, "help", t->help);
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *text = cJSON_Print(arr);
+    if (text)
+        puts(text);
+    cJSON_free(text);
+    cJSON_Delete(arr);
+}
 
 typedef struct train_cli {
     int json, quiet, tty;
@@ -179,104 +279,70 @@ static char *default_out(const char *corpus)
 
 int cmd_train(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"corpus", required_argument, 0, 'c'},  {"out", required_argument, 0, 'o'},
-        {"regime", required_argument, 0, 'r'},  {"layers", required_argument, 0, 'L'},
-        {"hidden", required_argument, 0, 'H'},  {"dropout", required_argument, 0, 'd'},
-        {"maxlen", required_argument, 0, 'm'},  {"step", required_argument, 0, 's'},
-        {"seq-len", required_argument, 0, 'q'}, {"batch", required_argument, 0, 'b'},
-        {"epochs", required_argument, 0, 'e'},  {"lr", required_argument, 0, 'l'},
-        {"optimizer", required_argument, 0, 'O'}, {"lr-decay", required_argument, 0, 'D'},
-        {"clip", required_argument, 0, 'C'},    {"val-fraction", required_argument, 0, 'v'},
-        {"lowercase", no_argument, 0, 'w'},     {"seed", required_argument, 0, 'S'},
-        {"threads", required_argument, 0, 't'}, {"max-seconds", required_argument, 0, 'x'},
-        {"resume", required_argument, 0, 'R'},  {"sample-chars", required_argument, 0, 'n'},
-        {"json", no_argument, 0, 'j'},          {"quiet", no_argument, 0, 'Q'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    struct option longopts[N_CLI_OPTS + TOPT_COUNT + 1];
+    size_t n_long = 0;
+    for (size_t i = 0; i < N_CLI_OPTS; i++)
+        longopts[n_long++] = (struct option){cli_opts[i].name,
+                                             cli_opts[i].arg ? required_argument : no_argument, 0,
+                                             cli_opts[i].key};
+    char names[TOPT_COUNT][32]; /* --seq-len for seq_len */
+    for (int id = 0; id < TOPT_COUNT; id++) {
+        snprintf(names[id], sizeof names[id], "%s", train_opts[id].name);
+        for (char *p = names[id]; *p; p++)
+            *p = *p == '_' ? '-' : *p;
+        longopts[n_long++] = (struct option){
+            names[id], train_opts[id].kind == TOPT_BOOL ? no_argument : required_argument, 0,
+            OPT_TABLE + id};
+    }
+    longopts[n_long] = (struct option){0, 0, 0, 0};
+
     const char *cmd = "train";
-    train_options o;
-    train_options_default(&o);
     const char *corpus_path = NULL, *out = NULL, *resume = NULL;
-    int regime = REGIME_WINDOW;
-    /* options left unset take the regime's defaults */
-    int layers = -1, hidden = -1, batch = -1, epochs = -1, optimizer = -1;
-    double dropout = -1, lr = -1, clip = -1, d;
+    int given[TOPT_COUNT] = {0}, threads = 0;
+    double value[TOPT_COUNT] = {0};
     train_cli c = {0};
     int opt;
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int bad = 0;
+        char err[256];
+        if (opt >= OPT_TABLE && opt < OPT_TABLE + TOPT_COUNT) {
+            int id = opt - OPT_TABLE;
+            given[id] = 1;
+            if (train_opts[id].kind == TOPT_BOOL)
+                value[id] = 1;
+            else if (train_opt_parse(id, optarg, &value[id], err, sizeof err))
+                return usage_error(cmd, "--%s", dashed(err));
+            continue;
+        }
         switch (opt) {
-        case 'c': corpus_path = optarg; break;
-        case 'o': out = optarg; break;
-        case 'R': resume = optarg; break;
-        case 'r':
-            if (strcmp(optarg, "window") == 0)
-                regime = REGIME_WINDOW;
-            else if (strcmp(optarg, "sequence") == 0)
-                regime = REGIME_SEQUENCE;
-            else
-                return usage_error(cmd, "--regime must be window or sequence, got '%s'", optarg);
+        case OPT_CORPUS: corpus_path = optarg; break;
+        case OPT_OUT: out = optarg; break;
+        case OPT_RESUME: resume = optarg; break;
+        case OPT_THREADS:
+            if (arg_int(&threads, cmd, "threads", optarg, 1, 256))
+                return EXIT_USAGE;
             break;
-        case 'L': bad = arg_int(&layers, cmd, "layers", optarg, 1, 4); break;
-        case 'H': bad = arg_int(&hidden, cmd, "hidden", optarg, 8, 2048); break;
-        case 'd': bad = arg_double(&dropout, cmd, "dropout", optarg, 0, 0.99); break;
-        case 'm': bad = arg_int(&o.cfg.maxlen, cmd, "maxlen", optarg, 1, 100000); break;
-        case 's': bad = arg_int(&o.cfg.step, cmd, "step", optarg, 1, 100000); break;
-        case 'q': bad = arg_int(&o.cfg.seq_len, cmd, "seq-len", optarg, 1, 100000); break;
-        case 'b': bad = arg_int(&batch, cmd, "batch", optarg, 1, 65536); break;
-        case 'e': bad = arg_int(&epochs, cmd, "epochs", optarg, 1, 1000000); break;
-        case 'l': bad = arg_double(&lr, cmd, "lr", optarg, 1e-9, 10); break;
-        case 'O':
-            if ((optimizer = optim_parse(optarg)) < 0)
-                return usage_error(cmd, "--optimizer must be rmsprop or adam, got '%s'", optarg);
-            break;
-        case 'D':
-            bad = arg_double(&d, cmd, "lr-decay", optarg, 1e-6, 1);
-            o.lr_decay = (float)d;
-            break;
-        case 'C': bad = arg_double(&clip, cmd, "clip", optarg, 0, 1e6); break;
-        case 'v': bad = arg_double(&o.val_fraction, cmd, "val-fraction", optarg, 0, 0.5); break;
-        case 'w': o.cfg.lowercase = 1; break;
-        case 'S': bad = arg_u64(&o.seed, cmd, "seed", optarg); break;
-        case 't': bad = arg_int(&o.threads, cmd, "threads", optarg, 1, 256); break;
-        case 'x': bad = arg_double(&o.max_seconds, cmd, "max-seconds", optarg, 0.001, 1e9); break;
-        case 'n': bad = arg_int(&o.sample_chars, cmd, "sample-chars", optarg, 0, 100000); break;
-        case 'j': c.json = 1; break;
-        case 'Q': c.quiet = 1; break;
-        case 'h': fputs(help, stdout); return EXIT_OK;
+        case OPT_JSON: c.json = 1; break;
+        case OPT_QUIET: c.quiet = 1; break;
+        case OPT_OPTIONS_JSON: print_options_json(); return EXIT_OK;
+        case 'h':
+        case OPT_HELP: print_help(); return EXIT_OK;
         default:
             return usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
-        if (bad)
-            return EXIT_USAGE;
     }
     if (optind < argc)
         return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!corpus_path)
         return usage_error(cmd, "--corpus FILE is required");
 
-    train_options_regime_defaults(&o, regime);
-    if (layers > 0)
-        o.cfg.L = layers;
-    if (hidden > 0)
-        o.cfg.H = hidden;
-    if (dropout >= 0)
-        o.cfg.dropout = (float)dropout;
-    else if (o.cfg.L == 1)
-        o.cfg.dropout = 0.0f; /* dropout acts between layers: none with one */
-    if (batch > 0)
-        o.batch = batch;
-    if (optimizer >= 0 && optimizer != o.optimizer) /* its own default learning rate */
-        o.lr = optimizer == OPTIM_ADAM ? 0.002f : 0.01f;
-    if (optimizer >= 0)
-        o.optimizer = optimizer;
-    if (lr > 0)
-        o.lr = (float)lr;
-    if (clip >= 0)
-        o.clip = (float)clip;
-    o.epochs = epochs > 0 ? epochs : (o.max_seconds > 0 ? 1000000 : 20);
+    train_options o;
+    const char *field = NULL;
+    char berr[256];
+    if (train_opts_build(&o, given, value, &field, berr, sizeof berr))
+        return usage_error(cmd, "--%s", dashed(berr));
+    o.threads = threads;
     o.resume = resume;
 
     char *out_alloc = NULL;

@@ -320,7 +320,7 @@ static char *build_header(size_t *out_len, const model *m, const tensor_spec *t,
     sb_put_meta(&b, "format", CKPT_FORMAT);
     sb_put_meta(&b, "vocab", voc);
     sb_put_meta(&b, "lowercase", c->lowercase ? "true" : "false");
-    sb_put_meta(&b, "regime", c->regime == REGIME_SEQUENCE ? "sequence" : "window");
+    sb_put_meta(&b, "regime", model_regime_name(c->regime));
     char num[64];
     const char *int_keys[] = {"maxlen", "step", "seq_len", "layers", "hidden"};
     const int int_vals[] = {c->maxlen, c->step, c->seq_len, c->L, c->H};
@@ -556,7 +556,8 @@ static int meta_config(model_config *cfg, const json_value *meta, char *err, siz
         (rc = meta_int(&c.step, meta, "step", err, errlen)) ||
         (rc = meta_int(&c.seq_len, meta, "seq_len", err, errlen)) ||
         (rc = meta_choice(&c.lowercase, meta, "lowercase", "false", "true", err, errlen)) ||
-        (rc = meta_choice(&c.regime, meta, "regime", "window", "sequence", err, errlen)))
+        (rc = meta_choice(&c.regime, meta, "regime", model_regime_names[0],
+                          model_regime_names[1], err, errlen)))
         return rc;
     const json_value *v = json_get(meta, "dropout");
     if (!v)

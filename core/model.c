@@ -33,6 +33,21 @@ void model_params_point(model_params *p, float *block, int V, int H, int L)
     p->fc_b = block;
 }
 
+const char *const model_regime_names[] = {"window", "sequence", NULL};
+
+const char *model_regime_name(int regime)
+{
+    return regime == REGIME_SEQUENCE ? model_regime_names[1] : model_regime_names[0];
+}
+
+int model_regime_parse(const char *name)
+{
+    for (int i = 0; model_regime_names[i]; i++)
+        if (strcmp(name, model_regime_names[i]) == 0)
+            return i;
+    return -1;
+}
+
 int model_config_check(const model_config *c, char *err, size_t errlen)
 {
     if (c->L < 1 || c->L > MODEL_MAX_LAYERS)
@@ -41,17 +56,19 @@ int model_config_check(const model_config *c, char *err, size_t errlen)
     if (c->H < MODEL_MIN_HIDDEN || c->H > MODEL_MAX_HIDDEN)
         return core_errf(err, errlen, CORE_ERANGE, "hidden must be %d..%d, got %d",
                          MODEL_MIN_HIDDEN, MODEL_MAX_HIDDEN, c->H);
-    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
-        return core_errf(err, errlen, CORE_ERANGE, "dropout must be in [0, 1), got %g",
-                         (double)c->dropout);
+    if (!(c->dropout >= 0.0f && c->dropout <= (float)MODEL_MAX_DROPOUT))
+        return core_errf(err, errlen, CORE_ERANGE, "dropout must be in [0, %g], got %g",
+                         MODEL_MAX_DROPOUT, (double)c->dropout);
     if (c->regime != REGIME_WINDOW && c->regime != REGIME_SEQUENCE)
         return core_errf(err, errlen, CORE_ERANGE, "unknown regime %d", c->regime);
-    if (c->maxlen < 1 || c->maxlen > 100000)
-        return core_errf(err, errlen, CORE_ERANGE, "maxlen must be 1..100000, got %d", c->maxlen);
-    if (c->step < 1 || c->step > 100000)
-        return core_errf(err, errlen, CORE_ERANGE, "step must be 1..100000, got %d", c->step);
-    if (c->seq_len < 1 || c->seq_len > 100000)
-        return core_errf(err, errlen, CORE_ERANGE, "seq_len must be 1..100000, got %d", c->seq_len);
+    const struct {
+        const char *name;
+        int v;
+    } lengths[] = {{"maxlen", c->maxlen}, {"step", c->step}, {"seq_len", c->seq_len}};
+    for (int i = 0; i < 3; i++)
+        if (lengths[i].v < 1 || lengths[i].v > MODEL_MAX_LENGTH)
+            return core_errf(err, errlen, CORE_ERANGE, "%s must be 1..%d, got %d", lengths[i].name,
+                             MODEL_MAX_LENGTH, lengths[i].v);
     return 0;
 }
 

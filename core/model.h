@@ -13,6 +13,8 @@
 #define MODEL_MAX_LAYERS 4
 #define MODEL_MIN_HIDDEN 8
 #define MODEL_MAX_HIDDEN 2048
+#define MODEL_MAX_DROPOUT 0.99
+#define MODEL_MAX_LENGTH 100000 /* maxlen, step and seq_len */
 
 enum model_regime {
     REGIME_WINDOW = 0, /* the book: maxlen-character windows from the zero state, loss at the end */
@@ -43,6 +45,12 @@ typedef struct model_params {
     float *fc_w;                   /* (V, H) */
     float *fc_b;                   /* (V) */
 } model_params;
+
+/* The regimes' names, in enum order, NULL-terminated: "window", "sequence". */
+extern const char *const model_regime_names[];
+/* The name of a regime ("window" for an unknown one), and back (-1 for an unknown name). */
+const char *model_regime_name(int regime);
+int model_regime_parse(const char *name);
 
 /* Gate offsets inside a 4H preactivation row. */
 enum { GATE_I = 0, GATE_F = 1, GATE_G = 2, GATE_O = 3 };

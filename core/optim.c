@@ -72,13 +72,14 @@ double optim_clip(float *grads, size_t n, double max_norm)
     return norm;
 }
 
+const char *const optim_names[] = {"rmsprop", "adam", NULL};
+
 int optim_parse(const char *name)
 {
-    if (strcmp(name, "rmsprop") == 0)
-        return OPTIM_RMSPROP;
-    if (strcmp(name, "adam") == 0)
-        return OPTIM_ADAM;
+    for (int i = 0; optim_names[i]; i++)
+        if (strcmp(name, optim_names[i]) == 0)
+            return i;
     return -1;
 }
 
-const char *optim_name(int kind) { return kind == OPTIM_ADAM ? "adam" : "rmsprop"; }
+const char *optim_name(int kind) { return optim_names[kind == OPTIM_ADAM]; }

@@ -30,7 +30,9 @@ void optim_step(optim *o, float *params, const float *grads, float lr);
  * max_norm (clipping by global norm). Returns the norm before clipping. */
 double optim_clip(float *grads, size_t n, double max_norm);
 
-/* "rmsprop" / "adam" <-> enum optim_kind; -1 for an unknown name. */
+/* The optimizers' names in enum order, NULL-terminated; the name of one, and back (-1 for an
+ * unknown name). */
+extern const char *const optim_names[];
 int optim_parse(const char *name);
 const char *optim_name(int kind);
 

@@ -218,6 +218,28 @@ int sample_next(sampler *s, const float *logits)
 // ----------------------------------------------------------------------------
 // generation
 
+const char *const sample_mode_names[] = {"auto", "stateful", "window", NULL};
+
+const char *sample_mode_name(int mode)
+{
+    return mode >= SAMPLE_MODE_AUTO && mode <= SAMPLE_MODE_WINDOW ? sample_mode_names[mode]
+                                                                   : "auto";
+}
+
+int sample_mode_parse(const char *name)
+{
+    for (int i = 0; sample_mode_names[i]; i++)
+        if (strcmp(name, sample_mode_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *sample_finish_name(int finish)
+{
+    static const char *const names[] = {"length", "stop", "cancelled"};
+    return finish >= 0 && finish <= SAMPLE_FINISH_CANCELLED ? names[finish] : "length";
+}
+
 int sample_encode_text(int **ids, size_t *n_ids, const model *m, const char *text, size_t len,
                        int skip_unknown, char *err, size_t errlen)
 {

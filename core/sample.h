@@ -74,6 +74,12 @@ enum sample_mode {
                                  the zero state: O(maxlen) per char */
 };
 
+/* The modes' names in enum order ("auto", "stateful", "window"), NULL-terminated; the name of
+ * one, and back (-1 for an unknown name). */
+extern const char *const sample_mode_names[];
+const char *sample_mode_name(int mode);
+int sample_mode_parse(const char *name);
+
 enum sample_finish {
     SAMPLE_FINISH_LENGTH = 0,    /* produced req->length characters */
     SAMPLE_FINISH_STOP = 1,      /* the generated text ended with a stop string */
@@ -83,6 +89,9 @@ enum sample_finish {
 /* Streaming callback: len bytes of whole UTF-8 characters (never a split sequence, never part of
  * a matched stop string). Return nonzero to stop generating (the client is gone). */
 typedef int (*sample_emit_fn)(void *ctx, const char *utf8, size_t len);
+
+/* "length", "stop", "cancelled" (the finish reasons' names, as /generate and the CLI print). */
+const char *sample_finish_name(int finish);
 
 typedef struct sample_request {
     const char *seed_text; /* UTF-8; may be NULL when seed_len is 0 */

@@ -8,6 +8,7 @@
 #include "optim.h"
 #include "rng.h"
 #include "sample.h"
+#include "trainopts.h"
 #include "utf8.h"
 
 #include <math.h>
@@ -447,29 +448,14 @@ static int resume_options(train_options *o, const model *m, char *err, size_t er
 
 int train_options_check(const train_options *o, char *err, size_t errlen)
 {
-    if (o->batch < 1 || o->batch > 65536)
-        return core_errf(err, errlen, CORE_ERANGE, "batch must be 1..65536, got %d", o->batch);
-    if (o->epochs < 1 || o->epochs > 1000000)
-        return core_errf(err, errlen, CORE_ERANGE, "epochs must be 1..1000000, got %d", o->epochs);
-    if (!(o->lr > 0 && isfinite(o->lr)))
-        return core_errf(err, errlen, CORE_ERANGE, "lr must be a positive number, got %g",
-                         (double)o->lr);
-    if (!(o->lr_decay > 0 && o->lr_decay <= 1))
-        return core_errf(err, errlen, CORE_ERANGE, "lr_decay must be in (0, 1], got %g",
-                         (double)o->lr_decay);
-    if (!(o->clip >= 0 && isfinite(o->clip)))
-        return core_errf(err, errlen, CORE_ERANGE, "clip must be >= 0, got %g", (double)o->clip);
-    if (o->optimizer != OPTIM_RMSPROP && o->optimizer != OPTIM_ADAM)
-        return core_errf(err, errlen, CORE_ERANGE, "unknown optimizer");
-    if (!(o->max_seconds >= 0 && isfinite(o->max_seconds)))
-        return core_errf(err, errlen, CORE_ERANGE, "max_seconds must be >= 0");
+    /* every option of the table (trainopts.c), then what only the caller sets */
+    for (int id = 0; id < TOPT_COUNT; id++) {
+        int rc = train_opt_check(id, train_opt_get(o, id), err, errlen);
+        if (rc)
+            return rc;
+    }
     if (o->threads < 0 || o->threads > 256)
         return core_errf(err, errlen, CORE_ERANGE, "threads must be 0..256, got %d", o->threads);
-    if (o->sample_chars < 0 || o->sample_chars > 100000)
-        return core_errf(err, errlen, CORE_ERANGE, "sample_chars must be 0..100000");
-    if (!(o->val_fraction >= 0 && o->val_fraction <= 0.5))
-        return core_errf(err, errlen, CORE_ERANGE, "val_fraction must be in [0, 0.5], got %g",
-                         o->val_fraction);
     if (!o->out || !*o->out)
         return core_errf(err, errlen, CORE_EINVAL, "an output path is required");
     return model_config_check(&o->cfg, err, errlen);

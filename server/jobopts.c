@@ -1,30 +1,13 @@
-/* jobopts: hyperparameters by name, checked as `lstmgen train` checks its options. */
+/* jobopts: a job's hyperparameters, read by the training options' table (core/trainopts.c), so a
+ * job takes exactly what `lstmgen train` takes, checked the same way. */
 #include "jobopts.h"
 
 #include "err.h"
-#include "optim.h"
+#include "trainopts.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-typedef struct num_field {
-    const char *name;
-    double lo, hi;
-    int integer;
-} num_field;
-
-static const num_field numbers[] = {
-    {"layers", 1, MODEL_MAX_LAYERS, 1},    {"hidden", MODEL_MIN_HIDDEN, MODEL_MAX_HIDDEN, 1},
-    {"dropout", 0, 0.99, 0},               {"maxlen", 1, 100000, 1},
-    {"step", 1, 100000, 1},                {"seq_len", 1, 100000, 1},
-    {"batch", 1, 65536, 1},                {"epochs", 1, 1000000, 1},
-    {"lr", 1e-9, 10, 0},                   {"lr_decay", 1e-6, 1, 0},
-    {"clip", 0, 1e6, 0},                   {"val_fraction", 0, 0.5, 0},
-    {"seed", 0, 9007199254740992.0, 1},    {"max_seconds", 0.001, 1e9, 0},
-    {"sample_chars", 0, 100000, 1},
-};
-#define N_NUMBERS (sizeof numbers / sizeof *numbers)
 
 static int fail(char *field, size_t fieldlen, const char *name, char *err, size_t errlen,
                 const char *msg)
@@ -33,80 +16,59 @@ static int fail(char *field, size_t fieldlen, const char *name, char *err, size_
     return core_errf(err, errlen, CORE_ERANGE, "hyperparameters.%s %s", name, msg);
 }
 
+/* The JSON value of option id as the table's number: a choice's index, a flag's 0 or 1. */
+static int json_value(int id, const cJSON *c, double *v, char *err, size_t errlen)
+{
+    const train_opt *t = &train_opts[id];
+    switch (t->kind) {
+    case TOPT_BOOL:
+        if (!cJSON_IsBool(c))
+            return core_errf(err, errlen, CORE_ERANGE, "must be true or false");
+        *v = cJSON_IsTrue(c);
+        return 0;
+    case TOPT_CHOICE:
+        if (!cJSON_IsString(c))
+            return core_errf(err, errlen, CORE_ERANGE, "must be a string");
+        return train_opt_parse(id, c->valuestring, v, err, errlen);
+    default:
+        if (!cJSON_IsNumber(c))
+            return core_errf(err, errlen, CORE_ERANGE, "must be %s",
+                             t->kind == TOPT_INT ? "an integer" : "a number");
+        *v = c->valuedouble;
+        return train_opt_check(id, *v, err, errlen);
+    }
+}
+
 int jobopts_parse(train_options *o, const cJSON *hp, char *field, size_t fieldlen, char *err,
                   size_t errlen)
 {
-    train_options_default(o);
     if (hp && !cJSON_IsObject(hp))
         return fail(field, fieldlen, "", err, errlen, "must be an object");
-    const cJSON *regime = hp ? cJSON_GetObjectItemCaseSensitive(hp, "regime") : NULL;
-    int seq = 0;
-    if (regime && !cJSON_IsNull(regime)) {
-        if (!cJSON_IsString(regime) || (strcmp(regime->valuestring, "window") != 0 &&
-                                        strcmp(regime->valuestring, "sequence") != 0))
-            return fail(field, fieldlen, "regime", err, errlen,
-                        "must be \"window\" or \"sequence\"");
-        seq = strcmp(regime->valuestring, "sequence") == 0;
-    }
-    train_options_regime_defaults(o, seq ? REGIME_SEQUENCE : REGIME_WINDOW);
-    int given_epochs = 0, given_lr = 0, given_dropout = 0;
+    int given[TOPT_COUNT] = {0};
+    double value[TOPT_COUNT] = {0};
     for (const cJSON *c = hp ? hp->child : NULL; c; c = c->next) {
-        const char *k = c->string;
-        if (strcmp(k, "regime") == 0)
-            continue;
+        int id = train_opt_find(c->string);
+        if (id < 0 || strchr(c->string, '-')) /* JSON keys are written with '_' only */
+            return fail(field, fieldlen, c->string, err, errlen, "is not a known hyperparameter");
         if (cJSON_IsNull(c))
-            continue;
-        if (strcmp(k, "optimizer") == 0) {
-            int kind = cJSON_IsString(c) ? optim_parse(c->valuestring) : -1;
-            if (kind < 0)
-                return fail(field, fieldlen, k, err, errlen, "must be \"rmsprop\" or \"adam\"");
-            if (kind != o->optimizer && !given_lr) /* the optimizer's own default rate */
-                o->lr = kind == OPTIM_ADAM ? 0.002f : 0.01f;
-            o->optimizer = kind;
-            continue;
+            continue; /* null takes the default */
+        char msg[256];
+        if (json_value(id, c, &value[id], msg, sizeof msg)) {
+            /* the table's message starts with the name; say it once, with its path */
+            const char *rest = strncmp(msg, c->string, strlen(c->string)) == 0
+                                   ? msg + strlen(c->string) + 1
+                                   : msg;
+            return fail(field, fieldlen, c->string, err, errlen, rest);
         }
-        if (strcmp(k, "lowercase") == 0) {
-            if (!cJSON_IsBool(c))
-                return fail(field, fieldlen, k, err, errlen, "must be true or false");
-            o->cfg.lowercase = cJSON_IsTrue(c);
-            continue;
-        }
-        const num_field *f = NULL;
-        for (size_t i = 0; i < N_NUMBERS && !f; i++)
-            if (strcmp(numbers[i].name, k) == 0)
-                f = &numbers[i];
-        if (!f)
-            return fail(field, fieldlen, k, err, errlen, "is not a known hyperparameter");
-        double v = c->valuedouble;
-        char msg[96];
-        snprintf(msg, sizeof msg, "must be %s from %g to %g",
-                 f->integer ? "an integer" : "a number", f->lo, f->hi);
-        if (!cJSON_IsNumber(c) || !isfinite(v) || v < f->lo || v > f->hi ||
-            (f->integer && v != floor(v)))
-            return fail(field, fieldlen, k, err, errlen, msg);
-        if (strcmp(k, "layers") == 0) o->cfg.L = (int)v;
-        else if (strcmp(k, "hidden") == 0) o->cfg.H = (int)v;
-        else if (strcmp(k, "dropout") == 0) o->cfg.dropout = (float)v, given_dropout = 1;
-        else if (strcmp(k, "maxlen") == 0) o->cfg.maxlen = (int)v;
-        else if (strcmp(k, "step") == 0) o->cfg.step = (int)v;
-        else if (strcmp(k, "seq_len") == 0) o->cfg.seq_len = (int)v;
-        else if (strcmp(k, "batch") == 0) o->batch = (int)v;
-        else if (strcmp(k, "epochs") == 0) o->epochs = (int)v, given_epochs = 1;
-        else if (strcmp(k, "lr") == 0) o->lr = (float)v, given_lr = 1;
-        else if (strcmp(k, "lr_decay") == 0) o->lr_decay = (float)v;
-        else if (strcmp(k, "clip") == 0) o->clip = (float)v;
-        else if (strcmp(k, "val_fraction") == 0) o->val_fraction = v;
-        else if (strcmp(k, "seed") == 0) o->seed = (uint64_t)v;
-        else if (strcmp(k, "max_seconds") == 0) o->max_seconds = v;
-        else if (strcmp(k, "sample_chars") == 0) o->sample_chars = (int)v;
+        given[id] = 1;
     }
-    if (!given_dropout && o->cfg.L == 1)
-        o->cfg.dropout = 0.0f; /* dropout acts between layers: none with one */
-    if (!given_epochs && o->max_seconds > 0)
-        o->epochs = 1000000; /* a time budget without an epoch count: train until it runs out */
-    o->out = "-"; /* checked by train_options_check; the worker sets the real path */
-    int rc = train_options_check(o, err, errlen);
+    const char *bad = NULL;
+    int rc = train_opts_build(o, given, value, &bad, err, errlen);
+    if (rc == 0) {
+        o->out = "-"; /* checked by train_options_check; the worker sets the real path */
+        rc = train_options_check(o, err, errlen);
+    }
     if (rc)
-        snprintf(field, fieldlen, "%s", "");
+        snprintf(field, fieldlen, "%s", bad ? bad : "");
     return rc;
 }

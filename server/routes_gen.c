@@ -106,16 +106,11 @@ static size_t seed_chars(const gen_req *g)
     return g->choice[0].started ? g->choice[0].gs.n_seed : 0;
 }
 
+/* OpenAI's finish_reason has no "cancelled": a cancelled choice ends as "length" there, while
+ * /generate tells it apart (sample_finish_name). */
 static const char *finish_name(int finish)
 {
-    return finish == SAMPLE_FINISH_STOP ? "stop" : "length";
-}
-
-/* /generate's finish_reason also tells a cancelled generation (DELETE /generations/{id} or a
- * shutdown) from one that reached its length; OpenAI's enum has no such value. */
-static const char *generate_finish_name(int finish)
-{
-    return finish == SAMPLE_FINISH_CANCELLED ? "cancelled" : finish_name(finish);
+    return finish == SAMPLE_FINISH_CANCELLED ? "length" : sample_finish_name(finish);
 }
 
 static void add_seed(cJSON *o, uint64_t seed)
@@ -271,7 +266,7 @@ static void generate_event(sse *e, const gen_event *ev)
         if (!o) {
             o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "id", g->id);
-            cJSON_AddStringToObject(o, "finish_reason", generate_finish_name(g->choice[0].finish));
+            cJSON_AddStringToObject(o, "finish_reason", sample_finish_name(g->choice[0].finish));
             add_seed(o, g->req.seed);
             add_usage(o, g);
             add_timing(o, g);
@@ -319,10 +314,7 @@ int route_generate(request *r)
                     "\"skip\"");
         goto out;
     }
-    int sample_mode = strcmp(mode, "auto") == 0       ? SAMPLE_MODE_AUTO
-                      : strcmp(mode, "stateful") == 0 ? SAMPLE_MODE_STATEFUL
-                      : strcmp(mode, "window") == 0   ? SAMPLE_MODE_WINDOW
-                                                      : -1;
+    int sample_mode = sample_mode_parse(mode);
     if (sample_mode < 0) {
         reply_error(r, 400, "out_of_range", "mode", "mode must be \"auto\", \"stateful\" or "
                     "\"window\"");
@@ -350,8 +342,8 @@ int route_generate(request *r)
     cJSON_AddStringToObject(o, "model", lm->name);
     cJSON_AddStringToObject(o, "seed_text", seed_text);
     cJSON_AddStringToObject(o, "text", g->choice[0].started ? gs->text : "");
-    cJSON_AddStringToObject(o, "finish_reason", generate_finish_name(g->choice[0].finish));
-    cJSON_AddStringToObject(o, "mode", gs->mode == SAMPLE_MODE_WINDOW ? "window" : "stateful");
+    cJSON_AddStringToObject(o, "finish_reason", sample_finish_name(g->choice[0].finish));
+    cJSON_AddStringToObject(o, "mode", sample_mode_name(gs->mode));
     add_seed(o, q.seed);
     add_usage(o, g);
     add_timing(o, g);

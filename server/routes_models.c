@@ -42,7 +42,7 @@ static cJSON *describe(app *a, const loaded_model *lm, int is_default)
     cJSON_AddNumberToObject(o, "layers", m->cfg.L);
     cJSON_AddNumberToObject(o, "hidden", m->cfg.H);
     cJSON_AddNumberToObject(o, "parameters", (double)m->n_params);
-    cJSON_AddStringToObject(o, "regime", m->cfg.regime == REGIME_SEQUENCE ? "sequence" : "window");
+    cJSON_AddStringToObject(o, "regime", model_regime_name(m->cfg.regime));
     cJSON_AddNumberToObject(o, "maxlen", m->cfg.maxlen);
     cJSON_AddBoolToObject(o, "lowercase", m->cfg.lowercase);
     add_meta_number(o, "val_loss", m, "val_loss");
