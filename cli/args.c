@@ -1,11 +1,15 @@
 /* args: strict parsing of option values, so "--lr 1e-2x" or "--length -5" is a usage error. */
 #include "cli.h"
 
+#include "registry.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 int usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -50,4 +54,21 @@ int arg_double(double *out, const char *cmd, const char *name, const char *s, do
         return usage_error(cmd, "--%s must be a number from %g to %g, got '%s'", name, lo, hi, s);
     *out = v;
     return 0;
+}
+
+void model_path(char *buf, size_t n, const char *arg)
+{
+    struct stat st;
+    snprintf(buf, n, "%s", arg);
+    if (stat(arg, &st) == 0 || !registry_name_ok(arg))
+        return;
+    const char *dirs = getenv("LSTMGEN_MODELS");
+    registry *r;
+    if (registry_new(&r, dirs && *dirs ? dirs : "./models"))
+        return;
+    char path[4200];
+    registry_path(r, arg, path, sizeof path);
+    if (stat(path, &st) == 0)
+        snprintf(buf, n, "%s", path);
+    registry_free(r);
 }

@@ -12,9 +12,10 @@
 #include <stdlib.h>
 
 static const char help[] =
-    "usage: lstmgen eval --model CKPT [--skip-unknown] FILE\n"
+    "usage: lstmgen eval --model CKPT|NAME [--skip-unknown] FILE\n"
     "\n"
-    "Reads FILE through the model from the zero state, character by character, and prints\n"
+    "Reads FILE ('-': standard input) through the model from the zero state, character by\n"
+    "character, and prints\n"
     "{\"nats\": ..., \"bits\": ..., \"chars\": ...}: the mean cross-entropy per predicted "
     "character\n"
     "(every character but the first) in nats and bits, and how many were predicted.\n"
@@ -47,7 +48,9 @@ int cmd_eval(int argc, char **argv)
     char *text = NULL;
     size_t len = 0;
     score_result res = {0};
-    int rc = checkpoint_load(&m, NULL, NULL, path, err, sizeof err);
+    char ckpt[4200];
+    model_path(ckpt, sizeof ckpt, path);
+    int rc = checkpoint_load(&m, NULL, NULL, ckpt, err, sizeof err);
     if (rc == 0)
         rc = corpus_read_file(&text, &len, argv[optind], err, sizeof err);
     if (rc == 0)

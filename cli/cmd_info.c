@@ -33,18 +33,19 @@ int cmd_info(int argc, char **argv)
     }
     if (!path)
         return usage_error("info", "expected a checkpoint path");
-    char err[512];
+    char err[512], ckpt[4200];
     model *m = NULL;
-    if (checkpoint_load(&m, NULL, NULL, path, err, sizeof err)) {
+    model_path(ckpt, sizeof ckpt, path); /* a file, or a model's name as lstmgen serve finds it */
+    if (checkpoint_load(&m, NULL, NULL, ckpt, err, sizeof err)) {
         fprintf(stderr, "lstmgen info: %s\n", err);
         return EXIT_RUNTIME;
     }
     struct stat st;
-    long long size = stat(path, &st) == 0 ? (long long)st.st_size : -1;
+    long long size = stat(ckpt, &st) == 0 ? (long long)st.st_size : -1;
     const char *regime = model_regime_name(m->cfg.regime);
     if (json) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "path", path);
+        cJSON_AddStringToObject(o, "path", ckpt);
         cJSON_AddNumberToObject(o, "file_size", (double)size);
         cJSON_AddNumberToObject(o, "parameters", (double)m->n_params);
         cJSON_AddNumberToObject(o, "vocab_size", m->V);
@@ -62,7 +63,7 @@ int cmd_info(int argc, char **argv)
         cJSON_free(text);
         cJSON_Delete(o);
     } else {
-        printf("%s\n", path);
+        printf("%s\n", ckpt);
         printf("  file size    %lld bytes\n", size);
         printf("  parameters   %zu\n", m->n_params);
         printf("  architecture %d x LSTM(%d), vocabulary %d characters, dropout %g\n", m->cfg.L,

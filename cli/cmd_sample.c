@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "checkpoint.h"
+#include "corpus.h"
 #include "err.h"
 #include "rng.h"
 #include "sample.h"
@@ -14,12 +15,14 @@
 #include <unistd.h>
 
 static const char help[] =
-    "usage: lstmgen sample --model CKPT [options]\n"
+    "usage: lstmgen sample --model CKPT|NAME [options]\n"
     "\n"
     "Prints the text the model generates after the seed text (not the seed itself).\n"
     "\n"
-    "  --model CKPT        checkpoint to sample from (required)\n"
+    "  --model CKPT|NAME   checkpoint to sample from (required): a file, or a model's name in\n"
+    "                      LSTMGEN_MODELS's directories or ./models, as lstmgen serve finds it\n"
     "  --seed-text S       text to continue (default: empty, start from the zero state)\n"
+    "  --seed-file FILE    the seed text from a file ('-': standard input)\n"
     "  --temperature T     reweights p_i^(1/T); 0 is greedy (default 1.0)\n"
     "  --length N          characters to generate (default 200)\n"
     "  --top-k K           keep the K most probable characters (default 0: all)\n"
@@ -33,11 +36,14 @@ static const char help[] =
     "  --skip-unknown      drop seed characters outside the model's vocabulary\n"
     "  --json              print one JSON object with the text, seed, mode and counts\n";
 
+/* Text as it is made: flushed per character on a terminal, buffered into a pipe or file (a
+ * write per character would cost as much as generating it). */
 static int emit_stdout(void *ctx, const char *utf8, size_t len)
 {
-    (void)ctx;
+    const int *tty = ctx;
     fwrite(utf8, 1, len, stdout);
-    fflush(stdout);
+    if (*tty)
+        fflush(stdout);
     return ferror(stdout) ? 1 : 0; /* a closed pipe stops generation */
 }
 
@@ -49,10 +55,11 @@ int cmd_sample(int argc, char **argv)
         {"top-k", required_argument, 0, 'k'},      {"top-p", required_argument, 0, 'p'},
         {"stop", required_argument, 0, 'x'},       {"seed", required_argument, 0, 'S'},
         {"mode", required_argument, 0, 'M'},       {"skip-unknown", no_argument, 0, 'u'},
+        {"seed-file", required_argument, 0, 'f'},
         {"json", no_argument, 0, 'j'},             {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *cmd = "sample";
-    const char *path = NULL;
+    const char *path = NULL, *seed_file = NULL;
     sample_request req = {.seed_text = "", .length = 200, .temperature = 1.0, .top_p = 1.0};
     const char **stops = NULL;
     int json = 0, have_seed = 0, bad = 0;
@@ -63,6 +70,7 @@ int cmd_sample(int argc, char **argv)
         switch (opt) {
         case 'm': path = optarg; break;
         case 's': req.seed_text = optarg; break;
+        case 'f': seed_file = optarg; break;
         case 'T': bad = arg_double(&req.temperature, cmd, "temperature", optarg, 0, 1e6); break;
         case 'n': bad = arg_int(&req.length, cmd, "length", optarg, 0, 100000000); break;
         case 'k': bad = arg_int(&req.top_k, cmd, "top-k", optarg, 0, 1 << 20); break;
@@ -105,13 +113,24 @@ int cmd_sample(int argc, char **argv)
     req.seed_len = strlen(req.seed_text);
     if (!have_seed)
         req.seed = rng_fresh_seed();
+    int tty = isatty(STDOUT_FILENO);
     if (!json) {
         req.emit = emit_stdout;
+        req.emit_ctx = &tty;
     }
 
-    char err[512];
+    char err[512], ckpt[4200];
     model *m = NULL;
-    int rc = checkpoint_load(&m, NULL, NULL, path, err, sizeof err);
+    char *seed_text = NULL;
+    size_t seed_len = 0;
+    model_path(ckpt, sizeof ckpt, path);
+    int rc = seed_file ? corpus_read_file(&seed_text, &seed_len, seed_file, err, sizeof err) : 0;
+    if (seed_text) {
+        req.seed_text = seed_text;
+        req.seed_len = seed_len;
+    }
+    if (rc == 0)
+        rc = checkpoint_load(&m, NULL, NULL, ckpt, err, sizeof err);
     sample_result res = {0};
     if (rc == 0)
         rc = sample_generate(&res, m, &req, err, sizeof err);
@@ -119,12 +138,13 @@ int cmd_sample(int argc, char **argv)
         fprintf(stderr, "lstmgen sample: %s\n", err);
         model_free(m);
         free(stops);
+        free(seed_text);
         return EXIT_RUNTIME;
     }
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "text", res.text);
-        cJSON_AddStringToObject(o, "seed_text", req.seed_text);
+        cJSON_AddStringToObject(o, "seed_text", seed_text ? "" : req.seed_text);
         /* as an integer token: a double would print some seeds as 5.66263944979121e+15, or
          * round those above 2^53, and --seed must be able to take it back */
         char seed[24];
@@ -143,8 +163,10 @@ int cmd_sample(int argc, char **argv)
     } else if (isatty(STDOUT_FILENO)) {
         putchar('\n');
     }
+    fflush(stdout);
     sample_result_deinit(&res);
     model_free(m);
     free(stops);
-    return EXIT_OK;
+    free(seed_text);
+    return ferror(stdout) ? EXIT_RUNTIME : EXIT_OK;
 }

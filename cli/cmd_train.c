@@ -2,6 +2,7 @@
  * JSON object) per epoch on stdout. */
 #include "cli.h"
 
+#include "checkpoint.h"
 #include "corpus.h"
 #include "err.h"
 #include "optim.h"
@@ -10,6 +11,7 @@
 
 #include <cJSON.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,20 +21,28 @@
 
 /* The options that are the command line's own; the training options come from the table in
  * core/trainopts.c (--NAME for hyperparameters.NAME, '-' for '_'). */
-enum { OPT_CORPUS = 256, OPT_OUT, OPT_THREADS, OPT_RESUME, OPT_JSON, OPT_QUIET, OPT_OPTIONS_JSON,
-       OPT_HELP, OPT_TABLE = 512 };
+enum { OPT_CORPUS = 256, OPT_OUT, OPT_THREADS, OPT_RESUME, OPT_JSON, OPT_QUIET,
+       OPT_SAMPLES_EVERY, OPT_OPTIONS_JSON, OPT_HELP, OPT_TABLE = 512 };
 static const struct cli_opt {
     const char *name, *arg, *help;
     int key;
 } cli_opts[] = {
-    {"corpus", "FILE", "UTF-8 text to learn from (required)", OPT_CORPUS},
-    {"out", "CKPT", "checkpoint path (default: the corpus name with .safetensors, here)", OPT_OUT},
+    {"corpus", "FILE", "UTF-8 text to learn from (required, unless --resume: the checkpoint "
+                       "names its corpus, and the text must still be the same)",
+     OPT_CORPUS},
+    {"out", "CKPT", "checkpoint path (default: the corpus name with .safetensors, here; with "
+                    "--resume, the file it continues)",
+     OPT_OUT},
     {"threads", "N", "OpenBLAS threads (default: OpenBLAS's own, one per core)", OPT_THREADS},
-    {"resume", "CKPT", "continue from a latest-state checkpoint exactly where it stopped (model "
-                       "and training options come from it; --epochs may be raised)",
+    {"resume", "CKPT", "continue from a latest-state checkpoint (NAME.latest.safetensors) exactly "
+                       "where it stopped: the model, the options and the epoch target come from "
+                       "it; --epochs may change the target, --max-seconds gives a new budget",
      OPT_RESUME},
     {"json", NULL, "one JSON object per epoch on stdout, nothing else there", OPT_JSON},
     {"quiet", NULL, "no progress bar", OPT_QUIET},
+    {"samples-every", "N", "print the epoch's samples every N epochs and when the run ends "
+                           "(default 5; 0: never; --json has them every epoch)",
+     OPT_SAMPLES_EVERY},
     {"options-json", NULL, "print the training options (names, types, ranges, defaults, help) "
                            "as JSON and exit: what the jobs API's hyperparameters take",
      OPT_OPTIONS_JSON},
@@ -166,8 +176,22 @@ static void print_options_json(void)
 
 typedef struct train_cli {
     int json, quiet, tty;
+    int samples_every;
     double last_bar;
 } train_cli;
+
+/* A sample on one line: newlines and tabs shown as \n and \t. */
+static void print_escaped(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\n')
+            fputs("\\n", stdout);
+        else if (*s == '\t')
+            fputs("\\t", stdout);
+        else
+            putchar(*s);
+    }
+}
 
 static volatile sig_atomic_t interrupted;
 static volatile int cancel_flag;
@@ -254,13 +278,55 @@ static void on_epoch(void *ctx, const train_epoch_report *r)
             printf("  val %.4f%s", r->val_loss, r->best ? " *" : "");
         printf("  nats/char  %.0f chars/s  %.1fs  elapsed %s  ETA %s\n", r->chars_per_sec,
                r->seconds, el, eta);
-        if (r->n_samples) {
-            printf("  seed: \"%s\"\n", r->sample_seed);
-            for (int k = 0; k < r->n_samples; k++)
-                printf("  T=%.1f: %s\n", r->temps[k], r->samples[k]);
+        int last = r->partial || r->epoch == r->epochs;
+        if (r->n_samples && c->samples_every > 0 &&
+            (r->epoch % c->samples_every == 0 || last)) {
+            fputs("  seed: \"", stdout);
+            print_escaped(r->sample_seed);
+            fputs("\"\n", stdout);
+            for (int k = 0; k < r->n_samples; k++) {
+                printf("  T=%.1f: ", r->temps[k]);
+                print_escaped(r->samples[k]);
+                putchar('\n');
+            }
         }
     }
     fflush(stdout);
+}
+
+/* For --resume without --corpus or --out: the corpus the checkpoint names (its metadata keeps
+ * the path the run was started with) and the file it continues (NAME.safetensors beside
+ * NAME.latest.safetensors). Nonzero exit code (after a message) if the checkpoint cannot say. */
+static int resume_defaults(const char *resume, char **corpus, char **out)
+{
+    char err[512];
+    model *m = NULL;
+    if (checkpoint_load(&m, NULL, NULL, resume, err, sizeof err)) {
+        fprintf(stderr, "lstmgen train: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    int rc = EXIT_OK;
+    if (corpus) {
+        const char *path = model_meta_get(m, "corpus_path");
+        if (!path)
+            rc = usage_error("train", "%s does not say where its corpus is (it was made before "
+                             "checkpoints kept the path): give --corpus", resume);
+        else if (!(*corpus = strdup(path)))
+            rc = EXIT_RUNTIME;
+    }
+    if (out && rc == EXIT_OK) {
+        const char *tail = ".latest.safetensors";
+        size_t len = strlen(resume), tl = strlen(tail);
+        *out = malloc(len + 1);
+        if (!*out)
+            rc = EXIT_RUNTIME;
+        else if (len > tl && strcmp(resume + len - tl, tail) == 0)
+            sprintf(*out, "%.*s.safetensors", (int)(len - tl), resume);
+        else
+            strcpy(*out, resume); /* no validation split: the file is both */
+    }
+    model_free(m);
+    return rc;
 }
 
 static char *default_out(const char *corpus)
@@ -300,7 +366,7 @@ int cmd_train(int argc, char **argv)
     const char *corpus_path = NULL, *out = NULL, *resume = NULL;
     int given[TOPT_COUNT] = {0}, threads = 0;
     double value[TOPT_COUNT] = {0};
-    train_cli c = {0};
+    train_cli c = {.samples_every = 5};
     int opt;
     optind = 1;
     opterr = 0;
@@ -325,6 +391,10 @@ int cmd_train(int argc, char **argv)
             break;
         case OPT_JSON: c.json = 1; break;
         case OPT_QUIET: c.quiet = 1; break;
+        case OPT_SAMPLES_EVERY:
+            if (arg_int(&c.samples_every, cmd, "samples-every", optarg, 0, 1000000))
+                return EXIT_USAGE;
+            break;
         case OPT_OPTIONS_JSON: print_options_json(); return EXIT_OK;
         case 'h':
         case OPT_HELP: print_help(); return EXIT_OK;
@@ -334,6 +404,16 @@ int cmd_train(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    /* a resume continues its own run: its corpus, its file, its epoch target */
+    char *found_corpus = NULL, *resume_out = NULL;
+    if (resume && (!corpus_path || !out)) {
+        int rc = resume_defaults(resume, corpus_path ? NULL : &found_corpus,
+                                 out ? NULL : &resume_out);
+        if (rc)
+            return rc;
+        corpus_path = corpus_path ? corpus_path : found_corpus;
+        out = out ? out : resume_out;
+    }
     if (!corpus_path)
         return usage_error(cmd, "--corpus FILE is required");
 
@@ -344,6 +424,10 @@ int cmd_train(int argc, char **argv)
         return usage_error(cmd, "--%s", dashed(berr));
     o.threads = threads;
     o.resume = resume;
+    if (resume && !given[TOPT_EPOCHS])
+        o.epochs = 0; /* the resumed run's own target */
+    char corpus_abs[PATH_MAX];
+    o.corpus_path = realpath(corpus_path, corpus_abs) ? corpus_abs : corpus_path;
 
     char *out_alloc = NULL;
     if (!out)
@@ -372,6 +456,8 @@ int cmd_train(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "lstmgen train: %s\n", err);
         free(out_alloc);
+        free(found_corpus);
+        free(resume_out);
         return EXIT_RUNTIME;
     }
     if (!c.json) {
@@ -386,5 +472,7 @@ int cmd_train(int argc, char **argv)
                     res.stopped ? ", stopped early" : "");
     }
     free(out_alloc);
+    free(found_corpus);
+    free(resume_out);
     return interrupted ? 130 : EXIT_OK;
 }

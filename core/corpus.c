@@ -67,7 +67,8 @@ void corpus_deinit(corpus *c)
 
 int corpus_read_file(char **out, size_t *len, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    int from_stdin = strcmp(path, "-") == 0;
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return core_errf(err, errlen, CORE_EIO, "cannot open %s: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
@@ -85,7 +86,8 @@ int corpus_read_file(char **out, size_t *len, const char *path, char *err, size_
         buf = bigger, cap *= 2;
     }
     int failed = ferror(f);
-    fclose(f);
+    if (!from_stdin)
+        fclose(f);
     if (!buf)
         return core_errf(err, errlen, CORE_ENOMEM, "out of memory reading %s", path);
     if (failed) {

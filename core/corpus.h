@@ -24,7 +24,8 @@ int corpus_init(corpus *c, const char *text, size_t len, int lowercase, double v
                 const vocab *voc_or_null, char *err, size_t errlen);
 void corpus_deinit(corpus *c);
 
-/* Reads a whole file into a malloc'ed buffer (caller frees); CORE_EIO naming the path. */
+/* Reads a whole file ("-": standard input) into a malloc'ed buffer (caller frees); CORE_EIO
+ * naming the path. */
 int corpus_read_file(char **out, size_t *len, const char *path, char *err, size_t errlen);
 
 #endif

@@ -272,6 +272,10 @@ static int write_meta(trainer *t, double train_loss, double val_loss, int epoch,
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     rc |= model_meta_set(m, "seed", seed);
     rc |= set_meta_num(m, "epochs", epoch, "%.0f"); /* whole epochs completed */
+    rc |= set_meta_num(m, "epochs_target", o->epochs, "%.0f"); /* what the run was asked for */
+    rc |= set_meta_num(m, "max_seconds", o->max_seconds, "%.9g");
+    if (o->corpus_path)
+        rc |= model_meta_set(m, "corpus_path", o->corpus_path);
     rc |= set_meta_num(m, "train_loss", train_loss, "%.9g");
     rc |= set_meta_num(m, "val_loss", val_loss, "%.9g");
     rc |= model_meta_set(m, "history", t->history ? t->history : "[]");
@@ -421,8 +425,8 @@ static int adopt_resume_tensors(trainer *t, ckpt_tensor *x, int nx, char *err, s
     return 0;
 }
 
-/* A resumed run trains with the hyperparameters it started with; only the epoch count, time
- * budget, threads, output and callbacks come from the caller. */
+/* A resumed run trains with the hyperparameters it started with; only the epoch count (0: the
+ * run's own target), time budget, threads, output and callbacks come from the caller. */
 static int resume_options(train_options *o, const model *m, char *err, size_t errlen)
 {
     const char *keys[] = {"batch", "lr", "lr_decay", "clip", "val_fraction", "seed"};
@@ -443,6 +447,10 @@ static int resume_options(train_options *o, const model *m, char *err, size_t er
     o->seed = strtoull(model_meta_get(m, "seed"), NULL, 10);
     o->optimizer = optim_parse(model_meta_get(m, "optimizer"));
     o->cfg = m->cfg;
+    if (o->epochs == 0) { /* not given: the target the run started with (20 before it was kept) */
+        const char *target = model_meta_get(m, "epochs_target");
+        o->epochs = target ? atoi(target) : 20;
+    }
     return train_options_check(o, err, errlen);
 }
 
@@ -734,6 +742,8 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
                                 .elapsed = elapsed,
                                 .eta = rate > 0 && !stopped ? (total_batches - done_batches) / rate
                                                             : 0};
+        if (o->max_seconds > 0 && !stopped) /* a time budget ends the run first if it is shorter */
+            r.eta = fmin(r.eta, fmax(o->max_seconds - elapsed, 0));
         double secs = now - epoch_start;
         r.chars_per_sec = secs > 0 ? epoch_chars / secs : 0;
         double per_seq = cfg->regime == REGIME_WINDOW ? cfg->maxlen : 1;

@@ -44,7 +44,8 @@ typedef void (*train_epoch_fn)(void *ctx, const train_epoch_report *r);
 typedef struct train_options {
     model_config cfg;
     int batch;
-    int epochs;               /* epochs in all, counting those done before a resume */
+    int epochs;               /* epochs in all, counting those done before a resume; 0 with
+                                 resume: the resumed run's own target */
     float lr;
     float lr_decay;           /* the learning rate of epoch e (0-based) is lr * lr_decay^e */
     float clip;               /* global gradient norm limit; 0 = off */
@@ -56,6 +57,8 @@ typedef struct train_options {
     int sample_chars;         /* characters per temperature in the epoch samples; 0 = none */
     const char *out;          /* checkpoint path */
     const char *resume;       /* a latest-state checkpoint to continue from, or NULL */
+    const char *corpus_path;  /* recorded in the checkpoint, so a resume can find the text;
+                                 may be NULL */
     train_progress_fn on_progress; /* may be NULL; called a few times a second */
     train_epoch_fn on_epoch;  /* may be NULL */
     void *ctx;

@@ -392,6 +392,64 @@ def test_resume(corpus):
     print("  --resume: 2 + 1 epochs == 3 epochs, byte for byte, with the checkpoint's options")
 
 
+def test_resume_continues_its_run(corpus):
+    """--resume alone continues the same run: its corpus (named in the checkpoint), its file (not
+    one named after the corpus) and its epoch target (not a fresh default)."""
+    ckpt, latest = path("cont.safetensors"), path("cont.latest.safetensors")
+    big = write("cont.txt", gen_english(9, 60000))
+    out, _ = run("train", "--corpus", big, "--out", ckpt, *SEQUENCE, "--epochs", 5,
+                 "--max-seconds", 0.3, "--sample-chars", 0, "--json")
+    first = json_lines(out)
+    check(first[-1]["epochs"] == 5 and first[-1]["partial"], "the run stopped early", first)
+    for e in first:
+        check(e["eta"] <= 0.3 + 1e-6, "the ETA counts the time budget", e)
+    here = os.getcwd()
+    os.chdir(TMP)  # so that a file named after the corpus would land here, visibly
+    try:
+        out, _ = run("train", "--resume", latest, "--threads", 1, "--sample-chars", 0, "--json")
+    finally:
+        os.chdir(here)
+    lines = json_lines(out)
+    check(lines[-1]["epoch"] == 5 and lines[-1]["epochs"] == 5, "resumed to the run's target",
+          [(e["epoch"], e["epochs"]) for e in lines])
+    check(not os.path.exists(path("cont.txt.safetensors")) and
+          not os.path.exists(os.path.join(TMP, "cont.safetensors.safetensors")),
+          "a resume wrote a file of its own", os.listdir(TMP))
+    check(int(info_json(latest)["metadata"]["epochs"]) == 5, "the run's file holds 5 epochs")
+    print("  --resume alone: found the corpus, continued %s to its 5 epochs" % ckpt)
+
+
+def test_cli_conveniences(corpus):
+    """--model NAME as lstmgen serve finds it; --seed-file; eval and --seed-file from '-'; the
+    epoch samples every N epochs, one line each."""
+    models = os.path.join(TMP, "models")
+    os.makedirs(models, exist_ok=True)
+    ckpt = os.path.join(models, "mine.safetensors")
+    out, _ = run("train", "--corpus", corpus, "--out", ckpt, *WINDOW, "--epochs", 4,
+                 "--sample-chars", 30, "--samples-every", 3)
+    samples = [l for l in out.splitlines() if l.startswith("  T=")]
+    check(len(samples) == 8, "samples printed at epochs 3 and 4 only (4 temperatures each)", out)
+    epochs = [l for l in out.splitlines() if l.startswith("epoch ")]
+    check(len(epochs) == 4 and len(out.splitlines()) == 4 + 2 * 5, "one line per epoch", out)
+    env_run = lambda *a: subprocess.run([LSTMGEN] + [str(x) for x in a], capture_output=True,
+                                        timeout=TIMEOUT, env=dict(os.environ,
+                                                                  LSTMGEN_MODELS=models))
+    by_name = env_run("sample", "--model", "mine", "--seed-text", "The ", "--length", 40,
+                      "--seed", 5)
+    by_path, _ = run("sample", "--model", ckpt, "--seed-text", "The ", "--length", 40, "--seed", 5)
+    check(by_name.returncode == 0 and by_name.stdout.decode() == by_path,
+          "--model NAME finds the model in LSTMGEN_MODELS", by_name.stderr)
+    seed = write("seed.txt", "The ")
+    from_file, _ = run("sample", "--model", ckpt, "--seed-file", seed, "--length", 40, "--seed", 5)
+    check(from_file == by_path, "--seed-file gives what --seed-text gives")
+    p = subprocess.run([LSTMGEN, "eval", "--model", ckpt, "-"], input=open(corpus, "rb").read(),
+                       capture_output=True, timeout=TIMEOUT)
+    want, _ = run("eval", "--model", ckpt, corpus)
+    check(p.returncode == 0 and p.stdout.decode() == want, "eval - reads standard input",
+          p.stderr)
+    print("  --model NAME, --seed-file, eval -, --samples-every: ok")
+
+
 def test_chinese():
     text = gen_chinese(3, 4000)
     zh = write("zh.txt", text)
@@ -427,6 +485,8 @@ def main():
         test_runtime_errors(corpus)
         test_max_seconds(corpus)
         test_resume(corpus)
+        test_resume_continues_its_run(corpus)
+        test_cli_conveniences(corpus)
         test_chinese()
     except (Failure, subprocess.TimeoutExpired) as e:
         print("FAIL: %s" % e)
