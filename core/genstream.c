@@ -125,7 +125,7 @@ static int lp_record(genstream *g, int id, int predicted)
     if (lp_reserve(g, g->n_lp + 1))
         return CORE_ENOMEM;
     size_t i = g->n_lp++;
-    score_alt *top = g->lp_top + i * (size_t)g->top_n;
+    score_alt *top = g->top_n ? g->lp_top + i * (size_t)g->top_n : NULL; /* NULL + 0 is UB */
     g->lp_id[i] = id;
     if (!predicted) {
         g->lp[i] = NAN;

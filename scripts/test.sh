@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test twice: in the release build, then in an
-# AddressSanitizer + UndefinedBehaviorSanitizer build where any sanitizer report fails the run.
+# AddressSanitizer + UndefinedBehaviorSanitizer build where any sanitizer report fails the run;
+# then fuzzes each libFuzzer target for 30 s (clang, ASan, UBSan) from its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -21,3 +22,6 @@ export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # the image is the release build: no point building it again here
 meson test -C build-asan --print-errorlogs --timeout-multiplier 4 --no-suite container
+
+# libFuzzer, 30 s a target from tests/fuzz/corpus (a crash fails the run; see scripts/fuzz.sh)
+scripts/fuzz.sh 30

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -38,10 +39,40 @@ static void add_common_headers(request *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After, X-Request-Id");
 }
 
-static int queue(request *r, int status, struct MHD_Response *resp)
+static void capture(request *r, int status, const char *body, size_t len)
 {
-    if (!resp)
+    r->status = status;
+    free(r->captured);
+    r->captured = malloc(len + 1);
+    if (r->captured) {
+        if (len)
+            memcpy(r->captured, body, len);
+        r->captured[len] = '\0';
+        r->captured_len = len;
+    }
+}
+
+/* Every buffered response goes out here: len bytes of body (freed here when take), headers as
+ * NULL-terminated name, value pairs, and the CORS headers. A request without a connection (an
+ * in-process caller: the fuzz harness) keeps status and body in r->captured instead. */
+static int respond(request *r, int status, char *body, size_t len, int take,
+                   const char *const *headers)
+{
+    if (!r->conn) {
+        capture(r, status, body, len);
+        if (take)
+            free(body);
         return 0;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, take ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        if (take)
+            free(body);
+        return 0;
+    }
+    for (; headers && headers[0]; headers += 2)
+        MHD_add_response_header(resp, headers[0], headers[1]);
     add_common_headers(r, resp);
     r->status = status;
     MHD_queue_response(r->conn, (unsigned)status, resp);
@@ -51,14 +82,12 @@ static int queue(request *r, int status, struct MHD_Response *resp)
 
 int reply_text(request *r, int status, const char *content_type, const char *text, size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
-    if (resp)
-        MHD_add_response_header(resp, "Content-Type", content_type);
-    return queue(r, status, resp);
+    return respond(r, status, (char *)text, len, 0,
+                   (const char *const[]){"Content-Type", content_type, NULL});
 }
 
-int reply_json_take(request *r, int status, cJSON *body)
+/* body printed, its terminator turned into a newline (curl output ends on a new line) */
+static int respond_json(request *r, int status, cJSON *body, const char *const *extra)
 {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
@@ -66,15 +95,16 @@ int reply_json_take(request *r, int status, cJSON *body)
         return reply_text(r, 500, "application/json",
                           "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 56);
     size_t len = strlen(text);
-    text[len] = '\n'; /* replace the terminator: curl output ends on a new line */
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return 0;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    return queue(r, status, resp);
+    text[len] = '\n';
+    const char *headers[8] = {"Content-Type", "application/json"};
+    for (int i = 2; extra && *extra && i < 6; i++)
+        headers[i] = *extra++;
+    return respond(r, status, text, len + 1, 1, headers);
+}
+
+int reply_json_take(request *r, int status, cJSON *body)
+{
+    return respond_json(r, status, body, NULL);
 }
 
 static const char *error_type(int status)
@@ -124,22 +154,9 @@ int reply_busy(request *r, int retry_after, const char *fmt, ...)
     va_start(ap, fmt);
     cJSON *body = error_body(503, "overloaded", NULL, fmt, ap);
     va_end(ap);
-    char *text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    size_t len = text ? strlen(text) : 0;
-    if (!text)
-        return 0;
-    text[len] = '\n'; /* in place of the terminator, as reply_json_take does */
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return 0;
-    }
     char secs[16];
     snprintf(secs, sizeof secs, "%d", retry_after);
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Retry-After", secs);
-    return queue(r, 503, resp);
+    return respond_json(r, 503, body, (const char *const[]){"Retry-After", secs, NULL});
 }
 
 // ----------------------------------------------------------------------------
@@ -148,6 +165,23 @@ int reply_busy(request *r, int retry_after, const char *fmt, ...)
 int reply_events(request *r, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
                  void *cls, void (*done)(void *cls), const char *id)
 {
+    if (!r->conn) { /* in process: the whole stream, read to its end now */
+        char *all = NULL, chunk[4096];
+        size_t len = 0;
+        ssize_t n;
+        while ((n = read(cls, len, chunk, sizeof chunk)) > 0) {
+            char *more = realloc(all, len + (size_t)n);
+            if (!more)
+                break;
+            all = more;
+            memcpy(all + len, chunk, (size_t)n);
+            len += (size_t)n;
+        }
+        done(cls);
+        capture(r, 200, all ? all : "", len);
+        free(all);
+        return 0;
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, read, cls, done);
     if (!resp) {
@@ -159,7 +193,11 @@ int reply_events(request *r, ssize_t (*read)(void *cls, uint64_t pos, char *buf,
     MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* proxies: pass events at once */
     if (id)
         MHD_add_response_header(resp, "X-Request-Id", id);
-    return queue(r, 200, resp);
+    add_common_headers(r, resp);
+    r->status = 200;
+    MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return 0;
 }
 
 // ----------------------------------------------------------------------------
@@ -167,16 +205,28 @@ int reply_events(request *r, ssize_t (*read)(void *cls, uint64_t pos, char *buf,
 
 const char *http_query(request *r, const char *key)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+    if (r->conn)
+        return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+    for (const char *const *q = r->args; q && q[0]; q += 2)
+        if (strcmp(q[0], key) == 0)
+            return q[1];
+    return NULL;
 }
 
 const char *http_header(request *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+    if (r->conn)
+        return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+    for (const char *const *h = r->headers; h && h[0]; h += 2)
+        if (strcasecmp(h[0], name) == 0)
+            return h[1];
+    return NULL;
 }
 
 int http_client_fd(request *r)
 {
+    if (!r->conn)
+        return -1;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     return ci ? ci->connect_fd : -1;
@@ -228,7 +278,7 @@ static int match(request *r, const char *pattern, const char *path)
     return *pattern == '\0' && *path == '\0';
 }
 
-static int dispatch(request *r)
+int http_handle(request *r)
 {
     const route *found = NULL;
     char allow[128] = "";
@@ -249,44 +299,33 @@ static int dispatch(request *r)
         return reply_error(r, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
     }
     if (strcmp(r->method, "OPTIONS") == 0) { /* CORS preflight */
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-            return 0;
         size_t used = strlen(allow);
         snprintf(allow + used, sizeof allow - used, ", OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type");
-        MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
-        MHD_add_response_header(resp, "Allow", allow);
-        return queue(r, 204, resp);
+        return respond(r, 204, NULL, 0, 0,
+                       (const char *const[]){"Access-Control-Allow-Methods", allow,
+                                             "Access-Control-Allow-Headers",
+                                             "Authorization, Content-Type",
+                                             "Access-Control-Max-Age", "86400", "Allow", allow,
+                                             NULL});
     }
     if (!found) {
         char body[256];
-        snprintf(body, sizeof body,
-                 "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"%s is not allowed "
-                 "on %s; allowed: %s\",\"type\":\"invalid_request_error\",\"param\":null}}\n",
-                 r->method, r->route, allow);
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
-        if (!resp)
-            return 0;
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        MHD_add_response_header(resp, "Allow", allow);
-        return queue(r, 405, resp);
+        int len = snprintf(body, sizeof body,
+                           "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"%s is not "
+                           "allowed on %s; allowed: %s\",\"type\":\"invalid_request_error\","
+                           "\"param\":null}}\n",
+                           r->method, r->route, allow);
+        return respond(r, 405, body, (size_t)len < sizeof body ? (size_t)len : sizeof body - 1,
+                       0, (const char *const[]){"Content-Type", "application/json", "Allow",
+                                                allow, NULL});
     }
     if (!authorized(r, found->auth)) {
-        struct MHD_Response *resp;
-        const char *body = "{\"error\":{\"code\":\"unauthorized\",\"message\":\"missing or wrong "
-                           "API key: send Authorization: Bearer KEY\",\"type\":"
-                           "\"authentication_error\",\"param\":null}}\n";
-        resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-            return 0;
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-        return queue(r, 401, resp);
+        static const char body[] =
+            "{\"error\":{\"code\":\"unauthorized\",\"message\":\"missing or wrong API key: "
+            "send Authorization: Bearer KEY\",\"type\":\"authentication_error\",\"param\":null}}\n";
+        return respond(r, 401, (char *)body, sizeof body - 1, 0,
+                       (const char *const[]){"Content-Type", "application/json",
+                                             "WWW-Authenticate", "Bearer", NULL});
     }
     /* Shutting down: health checks still answer (readyz says "stopping"); the rest waits. */
     if (r->app->stopping && !found->while_stopping)
@@ -348,7 +387,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->status)
         return MHD_YES;
-    dispatch(r);
+    http_handle(r);
     return r->status ? MHD_YES : MHD_NO;
 }
 
@@ -379,6 +418,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     __atomic_sub_fetch(&r->app->in_flight, 1, __ATOMIC_SEQ_CST);
     free(r->path);
     free(r->body);
+    free(r->captured);
     free(r);
     *con_cls = NULL;
 }

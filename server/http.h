@@ -29,6 +29,11 @@ typedef struct request {
     const char *route;          /* the route pattern, for metrics ("unmatched" if none) */
     int openai;                 /* /v1/...: errors also carry OpenAI's type and param */
     char params[HTTP_MAX_PARAMS][128]; /* decoded {name} path segments, in order */
+    /* without a connection (conn NULL: an in-process caller such as the fuzz harness) */
+    const char *const *args;    /* query arguments: name, value pairs, NULL-terminated */
+    const char *const *headers; /* request headers, likewise */
+    char *captured;             /* the response body, malloc'ed, NUL-terminated */
+    size_t captured_len;
 } request;
 
 typedef int (*route_fn)(request *r);
@@ -38,6 +43,11 @@ struct MHD_Daemon *http_start(struct app *app);
 /* Stops accepting connections (in-flight requests go on). */
 void http_quiesce(struct MHD_Daemon *d);
 void http_stop(struct MHD_Daemon *d);
+
+/* Routes r and answers it: 404/405/OPTIONS, the API key, a shutdown, the body limit, then the
+ * route's handler. With r->conn NULL nothing goes to a socket: r->status and r->captured hold
+ * the answer (a stream read to its end). r->app, method, path, body and body_len must be set. */
+int http_handle(request *r);
 
 /* Value of a query-string argument, or NULL. Valid until the request ends. */
 const char *http_query(request *r, const char *key);

@@ -303,6 +303,8 @@ int jobs_start(job_worker **out, app *a, int workers)
 
 void jobs_wake(job_worker *w)
 {
+    if (!w)
+        return;
     pthread_mutex_lock(&w->lock);
     w->woken = 1;
     pthread_cond_broadcast(&w->wake);
@@ -311,6 +313,8 @@ void jobs_wake(job_worker *w)
 
 void jobs_cancel(job_worker *w, int64_t id)
 {
+    if (!w)
+        return;
     pthread_mutex_lock(&w->lock);
     for (int i = 0; i < w->n; i++)
         if (w->slots[i].running_id == id) {
@@ -322,6 +326,8 @@ void jobs_cancel(job_worker *w, int64_t id)
 
 double jobs_rate(job_worker *w)
 {
+    if (!w)
+        return 0;
     pthread_mutex_lock(&w->lock);
     double r = 0;
     for (int i = 0; i < w->n; i++)

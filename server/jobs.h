@@ -12,7 +12,8 @@
 
 typedef struct job_worker job_worker;
 
-/* Starts `workers` worker threads (at least one). */
+/* Starts `workers` worker threads (at least one). The functions below take NULL too: a server
+ * (or the fuzz harness) that runs no jobs. */
 int jobs_start(job_worker **out, app *a, int workers);
 /* Wakes the worker: a job was queued. */
 void jobs_wake(job_worker *w);
