@@ -782,7 +782,18 @@ static void test_bad_headers(void)
     /* Metadata. */
     expect_edit_rejected(buf, n, "lstmgen-1", "lstmgen-2", "format is \"lstmgen-2\"");
     expect_edit_rejected(buf, n, "\"format\":", "\"formax\":", "no \"format\"");
-    expect_edit_rejected(buf, n, "\"__metadata__\"", "\"__metadata_x\"", "no __metadata__");
+    /* The container is checked first: a renamed __metadata__ is a tensor entry gone wrong. */
+    expect_edit_rejected(buf, n, "\"__metadata__\"", "\"__metadata_x\"",
+                         "tensor __metadata_x: entry must have exactly");
+    {
+        /* A valid safetensors file without metadata (as many tools write): not ours. */
+        const char hdr[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"
+                           "  ";
+        unsigned char plain[8 + sizeof hdr - 1 + 4] = {sizeof hdr - 1};
+        memcpy(plain + 8, hdr, sizeof hdr - 1);
+        ASSERT((sizeof hdr - 1) % 8 == 0);
+        expect_reject(plain, sizeof plain, "no __metadata__; not an lstmgen checkpoint");
+    }
     expect_edit_rejected(buf, n, "\"layers\":\"2\"", "\"layers\":\"7\"", "layers must be 1..4");
     expect_edit_rejected(buf, n, "\"hidden\":\"16\"", "\"hidden\":\"4\"", "hidden must be");
     expect_edit_rejected(buf, n, "\"maxlen\":\"40\"", "\"maxlen\":\"4x\"", "not an integer");
