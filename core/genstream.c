@@ -42,10 +42,10 @@ int sample_request_check(const sample_request *req, const model *m, const char *
         return fail(field, "top_logprobs",
                     core_errf(err, errlen, CORE_ERANGE, "top_logprobs must be 0..%d, got %d",
                               SCORE_MAX_TOP < m->V ? SCORE_MAX_TOP : m->V, req->top_logprobs));
-    if (req->n_stop < 0)
+    if (req->n_stop < 0 || req->n_stop > SAMPLE_MAX_STOPS)
         return fail(field, "stop",
-                    core_errf(err, errlen, CORE_ERANGE, "n_stop must be >= 0, got %d",
-                              req->n_stop));
+                    core_errf(err, errlen, CORE_ERANGE, "n_stop must be 0..%d, got %d",
+                              SAMPLE_MAX_STOPS, req->n_stop));
     if (req->n_stop > 0 && !req->stop)
         return fail(field, "stop",
                     core_errf(err, errlen, CORE_EINVAL, "stop is NULL but n_stop is %d",

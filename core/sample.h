@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SAMPLE_MAX_STOPS 16 /* stop strings of one request (OpenAI's API allows 4) */
+
 // ----------------------------------------------------------------------------
 // one character
 

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_STOPS 16
+#define OPENAI_MAX_STOPS 4 /* OpenAI's own limit, which its clients expect */
 
 // ----------------------------------------------------------------------------
 // what every generation route shares
@@ -286,7 +286,7 @@ int route_generate(request *r)
     const char *model = NULL, *seed_text = NULL, *unknown = "error", *mode = "auto";
     double temperature = 1.0, top_p = 1.0;
     long long length = 200, top_k = 0;
-    const char *stops[MAX_STOPS];
+    const char *stops[SAMPLE_MAX_STOPS];
     int n_stop = 0, streaming = 0, seed_given = 0;
     uint64_t seed = 0;
     loaded_model *lm = NULL;
@@ -298,7 +298,7 @@ int route_generate(request *r)
         json_int_or_reply(r, body, "length", &length, 1, r->app->cfg.max_length) ||
         json_int_or_reply(r, body, "top_k", &top_k, 0, 1 << 30) ||
         json_number_or_reply(r, body, "top_p", &top_p, 0, 1) ||
-        json_strings_or_reply(r, body, "stop", stops, MAX_STOPS, &n_stop) ||
+        json_strings_or_reply(r, body, "stop", stops, SAMPLE_MAX_STOPS, &n_stop) ||
         json_seed_or_reply(r, body, "seed", &seed, &seed_given) ||
         json_bool_or_reply(r, body, "stream", &streaming) ||
         json_string_or_reply(r, body, "unknown_chars", &unknown) ||
@@ -507,7 +507,7 @@ int route_completions(request *r)
     long long max_tokens = 16, n = 1, logprobs = -1, top_k = 0, best_of = -1;
     int streaming = 0, echo = 0, seed_given = 0, n_stop = 0, include_usage = 0;
     uint64_t seed = 0;
-    const char *stops[4];
+    const char *stops[OPENAI_MAX_STOPS];
     loaded_model *lm = NULL;
     gen_req *g = NULL;
     if (json_known_fields_or_reply(r, body, fields) ||
@@ -516,7 +516,7 @@ int route_completions(request *r)
         json_number_or_reply(r, body, "temperature", &temperature, 0, 1e6) ||
         json_number_or_reply(r, body, "top_p", &top_p, 0, 1) ||
         json_int_or_reply(r, body, "n", &n, 1, GEN_MAX_CHOICES) ||
-        json_strings_or_reply(r, body, "stop", stops, 4, &n_stop) ||
+        json_strings_or_reply(r, body, "stop", stops, OPENAI_MAX_STOPS, &n_stop) ||
         json_seed_or_reply(r, body, "seed", &seed, &seed_given) ||
         json_bool_or_reply(r, body, "stream", &streaming) ||
         json_int_or_reply(r, body, "logprobs", &logprobs, 0, 5) ||

@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "err.h"
+#include "genstream.h"
 #include "infer.h"
 #include "model.h"
 #include "rng.h"
@@ -861,6 +862,16 @@ static void test_errors(void)
     expect_error(m, &req, CORE_EUTF8, "stop[0]");
     req.n_stop = -1;
     expect_error(m, &req, CORE_ERANGE, "n_stop");
+    const char *many[SAMPLE_MAX_STOPS + 1];
+    for (int i = 0; i <= SAMPLE_MAX_STOPS; i++)
+        many[i] = "zz";
+    req.stop = many;
+    req.n_stop = SAMPLE_MAX_STOPS + 1;
+    expect_error(m, &req, CORE_ERANGE, "n_stop must be 0..16");
+    req.n_stop = SAMPLE_MAX_STOPS; /* the limit itself is fine */
+    char err2[256];
+    ASSERT_EQ_INT(sample_request_check(&req, m, NULL, err2, sizeof err2), 0);
+    req.n_stop = 0;
 
     /* sampler_init validates the same way, and leaves the sampler alone. */
     sampler s = {0};
