@@ -3,6 +3,7 @@
 
 #include "serve.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit (a full disk) makes writes fail, with a
+                                 message, rather than killing the process */
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage, stdout);
         return EXIT_OK;

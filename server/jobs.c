@@ -141,7 +141,8 @@ static int publish(app *a, const char *trained, const char *name, int64_t job_id
     return rc;
 }
 
-/* A job started this many times without finishing has brought the server down each time. */
+/* A job started this many times without completing an epoch in between has brought the server
+ * down each time; one that makes progress may be restarted any number of times. */
 #define JOBS_MAX_ATTEMPTS 5
 
 /* Records how a job ended. If the database refuses, the job stays "running" there and the next
@@ -158,8 +159,9 @@ static void run_job(job_slot *slot, store_job *job)
     job_worker *w = slot->w;
     app *a = w->a;
     char err[1024] = "", field[64], serr[256] = "";
-    if (job->attempts > JOBS_MAX_ATTEMPTS) {
-        snprintf(err, sizeof err, "gave up after %d interrupted attempts", JOBS_MAX_ATTEMPTS);
+    if (job->stalled_attempts > JOBS_MAX_ATTEMPTS) {
+        snprintf(err, sizeof err, "gave up after %d interrupted attempts without progress",
+                 JOBS_MAX_ATTEMPTS);
         finish(a, job->id, STORE_JOB_FAILED, err);
         return;
     }
@@ -178,6 +180,11 @@ static void run_job(job_slot *slot, store_job *job)
     train_latest_path(latest, sizeof latest, out);
     if (rc == 0 && fs_mkdirs(dir) != 0)
         rc = core_errf(err, sizeof err, CORE_EIO, "cannot create %s: %s", dir, strerror(errno));
+    /* The directory is this job's alone: what is half-written there, a crash left. */
+    int removed = rc == 0 ? fs_remove_temporaries(dir) : 0;
+    if (removed > 0)
+        log_event("info", "jobs", "job %lld: removed %d file(s) an interrupted write left",
+                  (long long)job->id, removed);
     if (rc) {
         finish(a, job->id, STORE_JOB_FAILED, err);
         store_corpus_deinit(&corpus);

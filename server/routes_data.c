@@ -20,13 +20,18 @@
 #include <strings.h>
 #include <time.h>
 
-/* Replies for a store failure: 404, 409 or 500. */
+/* Replies for a store failure: 404 (code what_not_found), 409, 507 (the disk is full) or 500. */
 static int store_error_reply(request *r, int rc, const char *what, const char *err)
 {
-    if (rc == STORE_ENOTFOUND)
-        return reply_error(r, 404, what, NULL, "%s", err);
+    if (rc == STORE_ENOTFOUND) {
+        char code[48];
+        snprintf(code, sizeof code, "%s_not_found", what);
+        return reply_error(r, 404, code, NULL, "%s", err);
+    }
     if (rc == STORE_ECONFLICT)
         return reply_error(r, 409, "conflict", NULL, "%s", err);
+    if (rc == STORE_EFULL)
+        return reply_error(r, 507, "insufficient_storage", NULL, "%s", err);
     return reply_error(r, 500, "database", NULL, "%s", err);
 }
 

@@ -81,6 +81,7 @@ int serve_main(int argc, char **argv)
     /* One BLAS thread per call: generations run on their own threads, training shards too. */
     mm_set_threads(1);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes a write fail (EFBIG), not the process */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);

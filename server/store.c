@@ -87,6 +87,10 @@ static const char *const migrations[] = {
     "  samples TEXT NOT NULL DEFAULT '{}',"
     "  PRIMARY KEY (job_id, epoch)"
     ") WITHOUT ROWID;",
+    /* 2: starts since the job last completed an epoch: the crash-loop guard counts these, so a
+     * job that keeps making progress survives any number of restarts. */
+    "ALTER TABLE jobs ADD COLUMN stalled_attempts INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE jobs SET stalled_attempts = attempts;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
@@ -97,7 +101,7 @@ _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
 #define JOB_COLUMNS                                                                           \
     "id, corpus_id, model_name, hyperparameters, status, error, cancel_requested, epoch, "    \
     "epochs, step, steps, fraction, chars_per_sec, eta_seconds, train_loss, created_at, "     \
-    "started_at, finished_at, updated_at, checkpoint_path, attempts"
+    "started_at, finished_at, updated_at, checkpoint_path, attempts, stalled_attempts"
 
 #define EPOCH_COLUMNS "job_id, epoch, train_loss, val_loss, seconds, samples"
 
@@ -129,8 +133,13 @@ const char *store_errname(int code)
     return NULL;
 }
 
-static int code_from_sqlite(int rc)
+/* sys_errno is the connection's last OS error: SQLite reports only ENOSPC as SQLITE_FULL, and a
+ * write refused by a file-size limit (EFBIG) or a quota (EDQUOT) as a plain I/O error. */
+static int code_from_sqlite(int rc, int sys_errno)
 {
+    if ((rc & 0xff) == SQLITE_IOERR &&
+        (sys_errno == ENOSPC || sys_errno == EFBIG || sys_errno == EDQUOT))
+        return STORE_EFULL;
     switch (rc & 0xff) {
     case SQLITE_NOMEM: return CORE_ENOMEM;
     case SQLITE_BUSY:
@@ -141,6 +150,7 @@ static int code_from_sqlite(int rc)
     case SQLITE_TOOBIG: return CORE_ERANGE;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return CORE_EFORMAT;
+    case SQLITE_FULL: return STORE_EFULL;
     default: return CORE_EIO;
     }
 }
@@ -156,8 +166,13 @@ static const char *sqlite_msg(sqlite3 *db, int rc)
 /* Must run before anything else touches the connection, so the message is still rc's. */
 static int sql_err(store *s, int rc, const char *what, char *err, size_t errlen)
 {
-    return core_errf(err, errlen, code_from_sqlite(rc), "database error while %s: %s", what,
-                sqlite_msg(s->db, rc));
+    int sys_errno = s->db && (rc & 0xff) == SQLITE_IOERR ? sqlite3_system_errno(s->db) : 0;
+    int code = code_from_sqlite(rc, sys_errno);
+    if (sys_errno)
+        return core_errf(err, errlen, code, "database error while %s: %s (%s)", what,
+                         sqlite_msg(s->db, rc), strerror(sys_errno));
+    return core_errf(err, errlen, code, "database error while %s: %s", what,
+                     sqlite_msg(s->db, rc));
 }
 
 static int oom(char *err, size_t errlen, const char *what)
@@ -198,6 +213,82 @@ static int run(store *s, sqlite3_stmt *st, const char *what, char *err, size_t e
     return rc == SQLITE_DONE ? 0 : sql_err(s, rc, what, err, errlen);
 }
 
+static int bind_real(sqlite3_stmt *st, int i, double v)
+{
+    /* NAN means unknown; SQLite would store NULL for it anyway, but say so. */
+    return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+/* Prepares sql and binds ?1, ?2, ... from the arguments, one per letter of types:
+ *   'i' int64_t;  'r' double (NaN binds NULL);
+ *   't' const char * (NULL binds NULL), copied;
+ *   's' const char * that outlives the statement (a literal), not copied;
+ *   'b' const void *, size_t: a blob that outlives the statement, not copied (tens of MB).
+ * On failure *st is NULL. Every statement in this file goes through here, so all SQL is prepared
+ * with its values bound, never spliced into the text. */
+static int vstatement(store *s, sqlite3_stmt **st, const char *what, char *err, size_t errlen,
+                      const char *sql, const char *types, va_list ap)
+{
+    int rc = prepare(s, st, sql, what, err, errlen);
+    if (rc)
+        return rc;
+    for (int i = 0; types[i] && rc == SQLITE_OK; i++) {
+        int at = i + 1;
+        switch (types[i]) {
+        case 'i': rc = sqlite3_bind_int64(*st, at, va_arg(ap, int64_t)); break;
+        case 'r': rc = bind_real(*st, at, va_arg(ap, double)); break;
+        case 't': rc = sqlite3_bind_text(*st, at, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+            break;
+        case 's': rc = sqlite3_bind_text(*st, at, va_arg(ap, const char *), -1, SQLITE_STATIC);
+            break;
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            size_t n = va_arg(ap, size_t);
+            /* "" because a NULL blob would bind SQL NULL */
+            rc = sqlite3_bind_blob64(*st, at, n ? p : "", n, SQLITE_STATIC);
+            break;
+        }
+        default: rc = SQLITE_MISUSE;
+        }
+    }
+    if (rc != SQLITE_OK) {
+        rc = sql_err(s, rc, what, err, errlen);
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+static int statement(store *s, sqlite3_stmt **st, const char *what, char *err, size_t errlen,
+                     const char *sql, const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = vstatement(s, st, what, err, errlen, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* A statement that returns no rows, prepared, bound (as statement()), run and finalized.
+ * *changed (may be NULL) = the rows it changed. */
+static int execute(store *s, int64_t *changed, const char *what, char *err, size_t errlen,
+                   const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    va_start(ap, types);
+    int rc = vstatement(s, &st, what, err, errlen, sql, types, ap);
+    va_end(ap);
+    if (rc)
+        return rc;
+    rc = run(s, st, what, err, errlen);
+    if (rc == 0 && changed)
+        *changed = sqlite3_changes64(s->db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a transaction
  * that reads and then writes never fails half-way with SQLITE_BUSY_SNAPSHOT. */
 static int tx_begin(store *s, char *err, size_t errlen)
@@ -226,25 +317,14 @@ static int query_int(store *s, const char *sql, int64_t key, int64_t *val, int *
                      const char *what, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, &st, sql, what, err, errlen);
+    int rc = statement(s, &st, what, err, errlen, sql, "i", key);
     if (rc)
         return rc;
-    if ((rc = sqlite3_bind_int64(st, 1, key)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW)
         *val = sqlite3_column_int64(st, 0);
-        *found = 1;
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        *found = 0;
-        rc = 0;
-    } else {
-        rc = sql_err(s, rc, what, err, errlen);
-    }
-done:
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_err(s, rc, what, err, errlen);
     sqlite3_finalize(st);
     return rc;
 }
@@ -260,13 +340,9 @@ static int job_status_locked(store *s, int64_t id, store_job_status *status, cha
 {
     const char *what = "reading a job's status";
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, &st, "SELECT status FROM jobs WHERE id = ?1", what, err, errlen);
+    int rc = statement(s, &st, what, err, errlen, "SELECT status FROM jobs WHERE id = ?1", "i", id);
     if (rc)
         return rc;
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
@@ -277,7 +353,6 @@ static int job_status_locked(store *s, int64_t id, store_job_status *status, cha
     } else {
         rc = 0;
     }
-done:
     sqlite3_finalize(st);
     return rc;
 }
@@ -293,12 +368,6 @@ static int not_running_err(store *s, int64_t id, char *err, size_t errlen)
         return core_errf(err, errlen, STORE_EBUSY, "job %lld changed concurrently", (long long)id);
     return core_errf(err, errlen, STORE_ECONFLICT, "job %lld is %s, not running", (long long)id,
                 job_status_names[status]);
-}
-
-static int bind_real(sqlite3_stmt *st, int i, double v)
-{
-    /* NAN means unknown; SQLite would store NULL for it anyway, but say so. */
-    return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
 }
 
 // ---- reading rows
@@ -403,6 +472,7 @@ static int job_row(sqlite3_stmt *st, void *dst, char *err, size_t errlen)
     col_buf(st, 17, j.finished_at, sizeof j.finished_at);
     col_buf(st, 18, j.updated_at, sizeof j.updated_at);
     j.attempts = sqlite3_column_int64(st, 20);
+    j.stalled_attempts = sqlite3_column_int64(st, 21);
     *(store_job *)dst = j;
     return 0;
 }
@@ -416,13 +486,9 @@ static int select_by_id(store *s, const char *sql, int64_t id, const char *kind,
     char what[48];
     snprintf(what, sizeof what, "reading a %s", kind);
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, &st, sql, what, err, errlen);
+    int rc = statement(s, &st, what, err, errlen, sql, "i", id);
     if (rc)
         return rc;
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = row(st, out, err, errlen);
@@ -430,7 +496,6 @@ static int select_by_id(store *s, const char *sql, int64_t id, const char *kind,
         rc = core_errf(err, errlen, STORE_ENOTFOUND, "%s %lld not found", kind, (long long)id);
     else
         rc = sql_err(s, rc, what, err, errlen);
-done:
     sqlite3_finalize(st);
     return rc;
 }
@@ -524,7 +589,7 @@ static int open_err(store *s, int rc, const char *path, const char *what, char *
                     size_t errlen)
 {
     int sys = s->db ? sqlite3_system_errno(s->db) : 0;
-    return core_errf(err, errlen, code_from_sqlite(rc), "cannot open database %s: %s: %s%s%s%s",
+    return core_errf(err, errlen, code_from_sqlite(rc, sys), "cannot open database %s: %s: %s%s%s%s",
                      path, what, sqlite_msg(s->db, rc), sys ? " (" : "", sys ? strerror(sys) : "",
                      sys ? ")" : "");
 }
@@ -640,6 +705,13 @@ int store_open(store **out, const char *path, char *err, size_t errlen)
     int rc = check_dir(path, err, errlen);
     if (rc)
         return rc;
+    /* SQLite takes an empty file for a new database: but an lstmgen database is never empty
+     * once created (store_open writes its schema at once), so an empty one was truncated */
+    struct stat st;
+    int existed = stat(path, &st) == 0;
+    if (existed && S_ISREG(st.st_mode) && st.st_size == 0)
+        return core_errf(err, errlen, CORE_EFORMAT, "database %s is an empty file (truncated?): "
+                         "restore it from a backup, or remove it to start an empty one", path);
     store *s = calloc(1, sizeof *s);
     if (!s)
         return oom(err, errlen, "opening the database");
@@ -665,6 +737,17 @@ int store_open(store **out, const char *path, char *err, size_t errlen)
     rc = read_version(s, path, &version, err, errlen);
     if (rc)
         goto fail_db;
+    /* A damaged file (a truncated copy, a bad sector) is refused here, with the reason, rather
+     * than failing one request at a time later, or passing for an empty new database. */
+    if (existed) {
+        char verdict[256];
+        rc = pragma_text(s, "PRAGMA quick_check", verdict, sizeof verdict, path, err, errlen);
+        if (rc == 0 && strcmp(verdict, "ok") != 0)
+            rc = core_errf(err, errlen, CORE_EFORMAT, "database %s is damaged (%s): restore it "
+                           "from a backup, or move it away to start an empty one", path, verdict);
+        if (rc)
+            goto fail_db;
+    }
     rc = configure(s, path, err, errlen);
     if (rc)
         goto fail_db;
@@ -751,34 +834,18 @@ int store_add_corpus(store *s, store_corpus *out, const char *name, const char *
         return oom(err, errlen, what);
     memcpy(c.sha256, sha256, sizeof c.sha256);
     now_iso(c.created_at);
-    sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
-    /* One INSERT is atomic by itself: a process killed mid-write leaves no row at all. */
-    int rc = prepare(s, &st,
+    /* One INSERT is atomic by itself: a process killed mid-write leaves no row at all. The text
+     * is bound without a copy: it is the caller's for the whole call. */
+    int rc = execute(s, NULL, what, err, errlen,
                      "INSERT INTO corpora (name, text, bytes, chars, distinct_chars, sha256, "
                      "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                     what, err, errlen);
-    if (rc)
-        goto done;
-    /* SQLITE_STATIC for the text: it is the caller's for the whole call and st is finalized
-     * before we return; this saves copying tens of MB. "" because a NULL blob binds SQL NULL. */
-    if ((rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT)) != SQLITE_OK ||
-        (rc = sqlite3_bind_blob64(st, 2, len ? text : "", len, SQLITE_STATIC)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 3, (int64_t)len)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 4, chars)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 5, distinct_chars)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 6, sha256, -1, SQLITE_TRANSIENT)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 7, c.created_at, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
+                     "tbiiitt", name, (const void *)text, len, (int64_t)len, chars,
+                     distinct_chars, sha256, c.created_at);
+    if (rc == 0) {
+        c.id = sqlite3_last_insert_rowid(s->db);
+        *out = c;
     }
-    rc = run(s, st, what, err, errlen);
-    if (rc)
-        goto done;
-    c.id = sqlite3_last_insert_rowid(s->db);
-    *out = c;
-done:
-    sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     if (rc)
         store_corpus_deinit(&c);
@@ -806,22 +873,15 @@ int store_list_corpora(store *s, store_corpus **out, size_t *n, int64_t limit, i
     const char *what = "listing corpora";
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
-    int rc = prepare(s, &st,
-                     "SELECT " CORPUS_COLUMNS " FROM corpora ORDER BY id DESC LIMIT ?1 OFFSET ?2",
-                     what, err, errlen);
-    if (rc)
-        goto done;
-    if ((rc = sqlite3_bind_int64(st, 1, limit)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 2, offset)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
+    int rc = statement(s, &st, what, err, errlen,
+                       "SELECT " CORPUS_COLUMNS " FROM corpora ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+                       "ii", limit, offset);
     void *rows = NULL;
-    rc = collect_rows(s, st, sizeof(store_corpus), corpus_row, corpus_deinit_v, &rows, n, what,
-                      err, errlen);
+    if (rc == 0)
+        rc = collect_rows(s, st, sizeof(store_corpus), corpus_row, corpus_deinit_v, &rows, n,
+                          what, err, errlen);
     if (rc == 0)
         *out = rows;
-done:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -830,7 +890,6 @@ done:
 static int delete_corpus_locked(store *s, int64_t id, char *err, size_t errlen)
 {
     const char *what = "deleting a corpus";
-    sqlite3_stmt *st = NULL;
     /* In one transaction, so no job can be queued on it between the check and the delete. */
     int rc = tx_begin(s, err, errlen);
     if (rc)
@@ -857,20 +916,11 @@ static int delete_corpus_locked(store *s, int64_t id, char *err, size_t errlen)
         goto fail;
     }
     /* Finished jobs keep their rows; ON DELETE SET NULL clears their corpus_id. */
-    rc = prepare(s, &st, "DELETE FROM corpora WHERE id = ?1", what, err, errlen);
+    rc = execute(s, NULL, what, err, errlen, "DELETE FROM corpora WHERE id = ?1", "i", id);
     if (rc)
         goto fail;
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto fail;
-    }
-    rc = run(s, st, what, err, errlen);
-    if (rc)
-        goto fail;
-    sqlite3_finalize(st);
     return tx_commit(s, err, errlen);
 fail:
-    sqlite3_finalize(st);
     tx_rollback(s);
     return rc;
 }
@@ -949,7 +999,6 @@ static int add_job_locked(store *s, store_job *out, int64_t corpus_id, const cha
                           const char *hyperparameters, char *err, size_t errlen)
 {
     const char *what = "queueing a job";
-    sqlite3_stmt *st = NULL;
     int rc = tx_begin(s, err, errlen);
     if (rc)
         return rc;
@@ -966,26 +1015,14 @@ static int add_job_locked(store *s, store_job *out, int64_t corpus_id, const cha
     }
     char now[STORE_TIME_SIZE];
     now_iso(now);
-    rc = prepare(s, &st,
+    rc = execute(s, NULL, what, err, errlen,
                  "INSERT INTO jobs (corpus_id, model_name, hyperparameters, status, created_at, "
                  "updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
-                 what, err, errlen);
+                 "ittt", corpus_id, model_name, hyperparameters, now);
     if (rc)
         goto fail;
-    if ((rc = sqlite3_bind_int64(st, 1, corpus_id)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 2, model_name, -1, SQLITE_TRANSIENT)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 3, hyperparameters, -1, SQLITE_TRANSIENT)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto fail;
-    }
-    rc = run(s, st, what, err, errlen);
-    if (rc)
-        goto fail;
-    sqlite3_finalize(st);
     return commit_and_get_job(s, out, sqlite3_last_insert_rowid(s->db), err, errlen);
 fail:
-    sqlite3_finalize(st);
     tx_rollback(s);
     return rc;
 }
@@ -1023,28 +1060,18 @@ int store_list_jobs(store *s, store_job **out, size_t *n, store_job_status statu
     const char *what = "listing jobs";
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
-    int rc = prepare(s, &st,
-                     "SELECT " JOB_COLUMNS " FROM jobs WHERE ?1 IS NULL OR status = ?1 "
-                     "ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-                     what, err, errlen);
-    if (rc)
-        goto done;
-    /* SQLITE_STATIC: the status names are string literals. */
-    if ((rc = status == STORE_JOB_ANY
-                  ? sqlite3_bind_null(st, 1)
-                  : sqlite3_bind_text(st, 1, job_status_names[status], -1, SQLITE_STATIC)) !=
-            SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 2, limit)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 3, offset)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
+    /* A NULL status (any) binds NULL; the names are literals. */
+    int rc = statement(s, &st, what, err, errlen,
+                       "SELECT " JOB_COLUMNS " FROM jobs WHERE ?1 IS NULL OR status = ?1 "
+                       "ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+                       "sii", status == STORE_JOB_ANY ? NULL : job_status_names[status], limit,
+                       offset);
     void *rows = NULL;
-    rc = collect_rows(s, st, sizeof(store_job), job_row, job_deinit_v, &rows, n, what, err,
-                      errlen);
+    if (rc == 0)
+        rc = collect_rows(s, st, sizeof(store_job), job_row, job_deinit_v, &rows, n, what, err,
+                          errlen);
     if (rc == 0)
         *out = rows;
-done:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -1053,7 +1080,6 @@ done:
 static int cancel_job_locked(store *s, store_job *out, int64_t id, char *err, size_t errlen)
 {
     const char *what = "cancelling a job";
-    sqlite3_stmt *st = NULL;
     int rc = tx_begin(s, err, errlen);
     if (rc)
         return rc;
@@ -1075,23 +1101,13 @@ static int cancel_job_locked(store *s, store_job *out, int64_t id, char *err, si
     }
     char now[STORE_TIME_SIZE];
     now_iso(now);
-    rc = prepare(s, &st, sql, what, err, errlen);
+    rc = execute(s, NULL, what, err, errlen, sql, "it", id, now);
     if (rc)
         goto fail;
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto fail;
-    }
-    rc = run(s, st, what, err, errlen);
-    if (rc)
-        goto fail;
-    sqlite3_finalize(st);
     if (out)
         return commit_and_get_job(s, out, id, err, errlen);
     return tx_commit(s, err, errlen);
 fail:
-    sqlite3_finalize(st);
     tx_rollback(s);
     return rc;
 }
@@ -1117,19 +1133,15 @@ static int claim_job_locked(store *s, store_job *out, char *err, size_t errlen)
     now_iso(now);
     /* One UPDATE picks and flips the job, under the write lock BEGIN IMMEDIATE took, so two
      * claimers (threads here, or another process) can never take the same one. */
-    rc = prepare(s, &st,
-                 "UPDATE jobs SET status = 'running', started_at = ?1, updated_at = ?1, "
-                 "finished_at = NULL, error = NULL, cancel_requested = 0, "
-                 "attempts = attempts + 1 "
-                 "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1) "
-                 "RETURNING id",
-                 what, err, errlen);
+    rc = statement(s, &st, what, err, errlen,
+                   "UPDATE jobs SET status = 'running', started_at = ?1, updated_at = ?1, "
+                   "finished_at = NULL, error = NULL, cancel_requested = 0, "
+                   "attempts = attempts + 1, stalled_attempts = stalled_attempts + 1 "
+                   "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1) "
+                   "RETURNING id",
+                   "t", now);
     if (rc)
         goto fail;
-    if ((rc = sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto fail;
-    }
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         rc = core_errf(err, errlen, STORE_ENOTFOUND, "no queued job");
@@ -1161,15 +1173,14 @@ int store_claim_job(store *s, store_job *out, char *err, size_t errlen)
     return rc;
 }
 
-/* Runs an UPDATE of one running job whose ?1 is the job id and whose other parameters bind()
- * has set; a job that is missing or not running is reported as such. */
-static int update_running(store *s, sqlite3_stmt *st, int64_t id, const char *what, char *err,
-                          size_t errlen)
+/* After an UPDATE of one running job (WHERE id = ?1 AND status = 'running') that changed
+ * changed rows: a job that is missing or not running is reported as such. */
+static int updated_running(store *s, int rc, int64_t changed, int64_t id, char *err,
+                           size_t errlen)
 {
-    int rc = run(s, st, what, err, errlen);
     if (rc)
         return rc;
-    return sqlite3_changes(s->db) ? 0 : not_running_err(s, id, err, errlen);
+    return changed ? 0 : not_running_err(s, id, err, errlen);
 }
 
 int store_update_progress(store *s, int64_t id, const store_progress *p, char *err,
@@ -1185,32 +1196,16 @@ int store_update_progress(store *s, int64_t id, const store_progress *p, char *e
     const char *what = "updating a job's progress";
     char now[STORE_TIME_SIZE];
     now_iso(now);
-    sqlite3_stmt *st = NULL;
+    int64_t changed = 0;
     pthread_mutex_lock(&s->mu);
     /* A single UPDATE, so no explicit transaction: it is atomic and cheap. */
-    int rc = prepare(s, &st,
+    int rc = execute(s, &changed, what, err, errlen,
                      "UPDATE jobs SET epoch = ?2, epochs = ?3, step = ?4, steps = ?5, "
                      "fraction = ?6, chars_per_sec = ?7, eta_seconds = ?8, train_loss = ?9, "
                      "updated_at = ?10 WHERE id = ?1 AND status = 'running'",
-                     what, err, errlen);
-    if (rc)
-        goto done;
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 2, p->epoch)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 3, p->epochs)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 4, p->step)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 5, p->steps)) != SQLITE_OK ||
-        (rc = sqlite3_bind_double(st, 6, p->fraction)) != SQLITE_OK ||
-        (rc = bind_real(st, 7, p->chars_per_sec)) != SQLITE_OK ||
-        (rc = bind_real(st, 8, p->eta_seconds)) != SQLITE_OK ||
-        (rc = bind_real(st, 9, p->train_loss)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 10, now, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
-    rc = update_running(s, st, id, what, err, errlen);
-done:
-    sqlite3_finalize(st);
+                     "iiiiirrrrt", id, p->epoch, p->epochs, p->step, p->steps, p->fraction,
+                     p->chars_per_sec, p->eta_seconds, p->train_loss, now);
+    rc = updated_running(s, rc, changed, id, err, errlen);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -1222,24 +1217,14 @@ int store_set_checkpoint(store *s, int64_t id, const char *path, char *err, size
     const char *what = "setting a job's checkpoint";
     char now[STORE_TIME_SIZE];
     now_iso(now);
-    sqlite3_stmt *st = NULL;
+    int64_t changed = 0;
     pthread_mutex_lock(&s->mu);
-    int rc = prepare(s, &st, "UPDATE jobs SET checkpoint_path = ?2, updated_at = ?3 WHERE id = ?1",
-                     what, err, errlen);
-    if (rc)
-        goto done;
     /* A NULL path binds SQL NULL, which clears it. */
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
-    rc = run(s, st, what, err, errlen);
-    if (rc == 0 && sqlite3_changes(s->db) == 0)
+    int rc = execute(s, &changed, what, err, errlen,
+                     "UPDATE jobs SET checkpoint_path = ?2, updated_at = ?3 WHERE id = ?1", "itt",
+                     id, path, now);
+    if (rc == 0 && changed == 0)
         rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)id);
-done:
-    sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -1256,25 +1241,13 @@ int store_finish_job(store *s, int64_t id, store_job_status status, const char *
     const char *what = "finishing a job";
     char now[STORE_TIME_SIZE];
     now_iso(now);
-    sqlite3_stmt *st = NULL;
+    int64_t changed = 0;
     pthread_mutex_lock(&s->mu);
-    int rc = prepare(s, &st,
+    int rc = execute(s, &changed, what, err, errlen,
                      "UPDATE jobs SET status = ?2, error = ?3, finished_at = ?4, updated_at = ?4 "
                      "WHERE id = ?1 AND status = 'running'",
-                     what, err, errlen);
-    if (rc)
-        goto done;
-    if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 2, job_status_names[status], -1, SQLITE_STATIC)) !=
-            SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
-    rc = update_running(s, st, id, what, err, errlen);
-done:
-    sqlite3_finalize(st);
+                     "istt", id, job_status_names[status], error, now);
+    rc = updated_running(s, rc, changed, id, err, errlen);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -1300,7 +1273,6 @@ int store_poll_cancel(store *s, int64_t id, int *requested, char *err, size_t er
 static int requeue_locked(store *s, int64_t *requeued, char *err, size_t errlen)
 {
     const char *what = "requeueing running jobs";
-    sqlite3_stmt *st = NULL;
     int rc = tx_begin(s, err, errlen);
     if (rc)
         return rc;
@@ -1313,28 +1285,16 @@ static int requeue_locked(store *s, int64_t *requeued, char *err, size_t errlen)
         "WHERE status = 'running' AND cancel_requested = 1",
         "UPDATE jobs SET status = 'queued', updated_at = ?1 WHERE status = 'running'",
     };
+    int64_t n = 0; /* of the second UPDATE, the requeue */
     for (int i = 0; i < 2; i++) {
-        rc = prepare(s, &st, sql[i], what, err, errlen);
-        if (rc)
-            goto fail;
-        if ((rc = sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT)) != SQLITE_OK) {
-            rc = sql_err(s, rc, what, err, errlen);
-            goto fail;
+        if ((rc = execute(s, &n, what, err, errlen, sql[i], "t", now))) {
+            tx_rollback(s);
+            return rc;
         }
-        rc = run(s, st, what, err, errlen);
-        if (rc)
-            goto fail;
-        sqlite3_finalize(st);
-        st = NULL;
     }
-    int64_t n = sqlite3_changes(s->db); /* of the last UPDATE, the requeue */
     rc = tx_commit(s, err, errlen);
     if (rc == 0 && requeued)
         *requeued = n;
-    return rc;
-fail:
-    sqlite3_finalize(st);
-    tx_rollback(s);
     return rc;
 }
 
@@ -1355,20 +1315,17 @@ int store_requeue_job(store *s, int64_t id, char *err, size_t errlen)
     const char *what = "requeueing a job";
     char now[STORE_TIME_SIZE];
     now_iso(now);
-    sqlite3_stmt *st = NULL;
+    int64_t changed = 0;
     pthread_mutex_lock(&s->mu);
     /* The attempt is given back: a clean stop is not one of the crashes attempts counts. */
-    int rc = prepare(s, &st, "UPDATE jobs SET status = 'queued', updated_at = ?2, "
-                     "attempts = max(attempts - 1, 0) WHERE id = ?1 AND status = 'running'",
-                     what, err, errlen);
-    if (rc == 0 && (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-                    sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT) != SQLITE_OK))
-        rc = sql_err(s, sqlite3_errcode(s->db), what, err, errlen);
-    if (rc == 0)
-        rc = run(s, st, what, err, errlen);
-    if (rc == 0 && sqlite3_changes(s->db) == 0)
+    int rc = execute(s, &changed, what, err, errlen,
+                     "UPDATE jobs SET status = 'queued', updated_at = ?2, "
+                     "attempts = max(attempts - 1, 0), "
+                     "stalled_attempts = max(stalled_attempts - 1, 0) "
+                     "WHERE id = ?1 AND status = 'running'",
+                     "it", id, now);
+    if (rc == 0 && changed == 0)
         rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld is not running", (long long)id);
-    sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -1381,8 +1338,8 @@ int store_count_jobs(store *s, int64_t counts[STORE_JOB_NSTATUS], char *err, siz
     int64_t tmp[STORE_JOB_NSTATUS] = {0};
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
-    int rc = prepare(s, &st, "SELECT status, count(*) FROM jobs GROUP BY status", what, err,
-                     errlen);
+    int rc = statement(s, &st, what, err, errlen,
+                       "SELECT status, count(*) FROM jobs GROUP BY status", "");
     if (rc)
         goto done;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1422,6 +1379,42 @@ void store_free_epochs(store_epoch *list, size_t n)
     free(list);
 }
 
+/* The epoch's row, and, when the epoch is a new one (not one rerun after a crash), the job's
+ * stalled attempts back to 1 (the current one, which made progress); in one transaction. */
+static int add_epoch_locked(store *s, int64_t job_id, int64_t epoch, double train_loss,
+                            double val_loss, double seconds, const char *samples, char *err,
+                            size_t errlen)
+{
+    const char *what = "recording an epoch";
+    int rc = tx_begin(s, err, errlen);
+    if (rc)
+        return rc;
+    int64_t val = 0;
+    int found = 0;
+    rc = query_int(s, "SELECT 1 FROM jobs WHERE id = ?1", job_id, &val, &found, what, err, errlen);
+    if (rc == 0 && !found)
+        rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)job_id);
+    if (rc == 0)
+        rc = execute(s, NULL, what, err, errlen,
+                     "UPDATE jobs SET stalled_attempts = 1 WHERE id = ?1 AND status = 'running' "
+                     "AND ?2 > (SELECT coalesce(max(epoch), 0) FROM job_epochs WHERE job_id = ?1)",
+                     "ii", job_id, epoch);
+    /* The upsert makes a rerun epoch (after a resume) replace its row. */
+    if (rc == 0)
+        rc = execute(s, NULL, what, err, errlen,
+                     "INSERT INTO job_epochs (" EPOCH_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                     "ON CONFLICT (job_id, epoch) DO UPDATE SET train_loss = excluded.train_loss, "
+                     "val_loss = excluded.val_loss, seconds = excluded.seconds, "
+                     "samples = excluded.samples",
+                     "iirrrt", job_id, epoch, train_loss, val_loss, seconds,
+                     samples ? samples : "{}");
+    if (rc) {
+        tx_rollback(s);
+        return rc;
+    }
+    return tx_commit(s, err, errlen);
+}
+
 int store_add_epoch(store *s, int64_t job_id, int64_t epoch, double train_loss, double val_loss,
                     double seconds, const char *samples, char *err, size_t errlen)
 {
@@ -1430,35 +1423,9 @@ int store_add_epoch(store *s, int64_t job_id, int64_t epoch, double train_loss, 
     if (epoch < 1 || !(seconds >= 0))
         return core_errf(err, errlen, CORE_EINVAL, "job %lld: epoch must be >= 1 and seconds >= 0",
                     (long long)job_id);
-    const char *what = "recording an epoch";
-    sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
-    /* The upsert makes a rerun epoch (after a resume) replace its row in one atomic step. */
-    int rc = prepare(s, &st,
-                     "INSERT INTO job_epochs (" EPOCH_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-                     "ON CONFLICT (job_id, epoch) DO UPDATE SET train_loss = excluded.train_loss, "
-                     "val_loss = excluded.val_loss, seconds = excluded.seconds, "
-                     "samples = excluded.samples",
-                     what, err, errlen);
-    if (rc)
-        goto done;
-    if ((rc = sqlite3_bind_int64(st, 1, job_id)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 2, epoch)) != SQLITE_OK ||
-        (rc = bind_real(st, 3, train_loss)) != SQLITE_OK ||
-        (rc = bind_real(st, 4, val_loss)) != SQLITE_OK ||
-        (rc = sqlite3_bind_double(st, 5, seconds)) != SQLITE_OK ||
-        (rc = sqlite3_bind_text(st, 6, samples ? samples : "{}", -1, SQLITE_TRANSIENT)) !=
-            SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-        rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld not found", (long long)job_id);
-    else
-        rc = rc == SQLITE_DONE ? 0 : sql_err(s, rc, what, err, errlen);
-done:
-    sqlite3_finalize(st);
+    int rc = add_epoch_locked(s, job_id, epoch, train_loss, val_loss, seconds, samples, err,
+                              errlen);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -1468,15 +1435,11 @@ static int list_epochs_locked(store *s, store_epoch **out, size_t *n, int64_t jo
 {
     const char *what = "listing epochs";
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, &st,
-                     "SELECT " EPOCH_COLUMNS " FROM job_epochs WHERE job_id = ?1 ORDER BY epoch",
-                     what, err, errlen);
+    int rc = statement(s, &st, what, err, errlen,
+                       "SELECT " EPOCH_COLUMNS " FROM job_epochs WHERE job_id = ?1 ORDER BY epoch",
+                       "i", job_id);
     if (rc)
         return rc;
-    if ((rc = sqlite3_bind_int64(st, 1, job_id)) != SQLITE_OK) {
-        rc = sql_err(s, rc, what, err, errlen);
-        goto done;
-    }
     void *rows = NULL;
     size_t len = 0;
     rc = collect_rows(s, st, sizeof(store_epoch), epoch_row, epoch_deinit_v, &rows, &len, what,

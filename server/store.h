@@ -19,7 +19,8 @@
 #define STORE_ERR_MAP(X)                                                \
     X(ENOTFOUND, -100, "not found")                                     \
     X(ECONFLICT, -101, "conflicts with the current state")              \
-    X(EBUSY, -102, "database busy")
+    X(EBUSY, -102, "database busy")                                     \
+    X(EFULL, -103, "no room left on the disk for the database")
 
 enum store_err {
 #define STORE__ERR_ENUM(name, value, msg) STORE_##name = value,
@@ -32,7 +33,7 @@ const char *store_strerror(int code);
 /* "ENOTFOUND" etc. for a store code; NULL for any other code (then ask core_errname). */
 const char *store_errname(int code);
 
-#define STORE_SCHEMA_VERSION 1 /* PRAGMA user_version after store_open's migrations */
+#define STORE_SCHEMA_VERSION 2 /* PRAGMA user_version after store_open's migrations */
 #define STORE_TIME_SIZE 25     /* "2026-11-27T09:41:03.123Z" plus the terminator */
 #define STORE_SHA256_SIZE 65   /* 64 lowercase hex digits plus the terminator */
 
@@ -136,6 +137,7 @@ typedef struct store_job {
     char updated_at[STORE_TIME_SIZE];
     char *checkpoint_path;     /* owned; NULL when not set */
     int64_t attempts;          /* times the job was claimed (> 1 after a resume) */
+    int64_t stalled_attempts;  /* claims since it last completed a new epoch (store_add_epoch) */
 } store_job;
 
 /* Frees j's strings (j itself is the caller's); safe on a zeroed struct. */
@@ -197,7 +199,8 @@ int store_poll_cancel(store *s, int64_t id, int *requested, char *err, size_t er
 int store_requeue_running(store *s, int64_t *requeued, char *err, size_t errlen);
 
 /* For a clean shutdown: running job id goes back to queued, its attempt given back (attempts
- * counts interrupted starts, to give up on a job that keeps bringing the server down).
+ * and stalled_attempts count interrupted starts, to give up on a job that keeps bringing the
+ * server down).
  * STORE_ENOTFOUND when there is no such running job. */
 int store_requeue_job(store *s, int64_t id, char *err, size_t errlen);
 
@@ -222,7 +225,8 @@ void store_free_epochs(store_epoch *list, size_t n);
 
 /* Records epoch (>= 1) of job job_id; samples is JSON text stored verbatim (NULL stores "{}").
  * Recording an epoch again replaces the row, because a job resumed after a crash may rerun an
- * epoch. STORE_ENOTFOUND when there is no such job. */
+ * epoch. When the epoch is new (above every one recorded), a running job's stalled_attempts goes
+ * back to 1: it is making progress. STORE_ENOTFOUND when there is no such job. */
 int store_add_epoch(store *s, int64_t job_id, int64_t epoch, double train_loss, double val_loss,
                     double seconds, const char *samples, char *err, size_t errlen);
 

@@ -629,6 +629,62 @@ static void test_requeue_after_crash(void)
     store_close(s);
 }
 
+/* stalled_attempts counts the starts since the last completed epoch; a clean stop gives its
+ * start back; a database from the first schema gets the column with its attempts. */
+static void test_stalled_attempts(void)
+{
+    store *s = open_db("stalled.db");
+    int64_t cid = add_corpus(s, "c", "text");
+    int64_t a = add_job(s, cid);
+    store_job j;
+    for (int start = 1; start <= 3; start++) {
+        EXPECT_OK(store_claim_job(s, &j, err, sizeof err));
+        ASSERT_EQ_INT(j.id, a);
+        ASSERT_EQ_INT(j.attempts, start);
+        ASSERT_EQ_INT(j.stalled_attempts, start);
+        store_job_deinit(&j);
+        EXPECT_OK(store_requeue_running(s, NULL, err, sizeof err)); /* a crash */
+    }
+    EXPECT_OK(store_claim_job(s, &j, err, sizeof err));
+    store_job_deinit(&j);
+    EXPECT_OK(store_add_epoch(s, a, 1, 2.0, 2.1, 1.0, NULL, err, sizeof err));
+    EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));
+    ASSERT_EQ_INT(j.attempts, 4);
+    ASSERT_EQ_INT(j.stalled_attempts, 1);
+    store_job_deinit(&j);
+    /* A crash, then the same epoch rerun and recorded again: that is no progress. */
+    EXPECT_OK(store_requeue_running(s, NULL, err, sizeof err));
+    EXPECT_OK(store_claim_job(s, &j, err, sizeof err));
+    store_job_deinit(&j);
+    EXPECT_OK(store_add_epoch(s, a, 1, 2.0, 2.1, 1.0, NULL, err, sizeof err));
+    EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));
+    ASSERT_EQ_INT(j.attempts, 5);
+    ASSERT_EQ_INT(j.stalled_attempts, 2);
+    store_job_deinit(&j);
+    EXPECT_OK(store_add_epoch(s, a, 2, 2.0, 2.1, 1.0, NULL, err, sizeof err));
+    EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));
+    ASSERT_EQ_INT(j.stalled_attempts, 1);
+    store_job_deinit(&j);
+    EXPECT_OK(store_requeue_job(s, a, err, sizeof err)); /* a clean stop */
+    EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));
+    ASSERT_EQ_INT(j.attempts, 4);
+    ASSERT_EQ_INT(j.stalled_attempts, 0);
+    store_job_deinit(&j);
+    store_close(s);
+
+    /* Back to schema 1 by hand, then opened again: the migration fills the column. */
+    raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN stalled_attempts");
+    raw_exec("stalled.db", "PRAGMA user_version = 1");
+    s = open_db("stalled.db");
+    EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));
+    ASSERT_EQ_INT(j.stalled_attempts, 4);
+    store_job_deinit(&j);
+    store_close(s);
+    char got[64];
+    raw_query("stalled.db", "PRAGMA user_version", got, sizeof got);
+    ASSERT_EQ_INT(atoi(got), STORE_SCHEMA_VERSION);
+}
+
 /* A clean shutdown requeues exactly its own job and gives the attempt back. */
 static void test_requeue_one(void)
 {
@@ -897,6 +953,7 @@ int main(void)
     test_fifo_and_counts();
     test_requeue_after_crash();
     test_requeue_one();
+    test_stalled_attempts();
     test_busy();
     check_claims(1);
     check_claims(0);
