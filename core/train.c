@@ -718,15 +718,6 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
             if (rc)
                 goto done;
         }
-        rc = write_meta(&t, train_loss, val_loss, partial ? t.epoch : t.epoch + 1,
-                        partial ? t.batch : 0);
-        if (!rc)
-            rc = save(&t, state_path, 1, err, errlen);
-        if (!rc && best)
-            rc = save(&t, o->out, 0, err, errlen);
-        if (rc)
-            goto done;
-
         double now = now_seconds();
         long long done_batches = (long long)t.epoch * t.batches + t.batch;
         double elapsed = now - start;
@@ -751,11 +742,25 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
         char *texts[TRAIN_N_TEMPS] = {0}, *seed_text = NULL;
         if (!cancelled)
             make_samples(&t, &r, texts, &seed_text);
+        /* Reported before it is saved: a crash between the two reruns the epoch, which reports
+         * it again, where the other order would lose its report for good. */
         if (o->on_epoch)
             o->on_epoch(o->ctx, &r);
         for (int k = 0; k < TRAIN_N_TEMPS; k++)
             free(texts[k]);
         free(seed_text);
+
+        rc = write_meta(&t, train_loss, val_loss, partial ? t.epoch : t.epoch + 1,
+                        partial ? t.batch : 0);
+        /* The best model before the state: a crash between the two then resumes from the older
+         * state and reruns this epoch, which writes the same best model again. The other order
+         * would resume believing this epoch's model saved while out still held an older one. */
+        if (!rc && best)
+            rc = save(&t, o->out, 0, err, errlen);
+        if (!rc)
+            rc = save(&t, state_path, 1, err, errlen);
+        if (rc)
+            goto done;
         if (!partial)
             t.batch = 0;
         else
