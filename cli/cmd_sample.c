@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define STR(x) #x
+#define XSTR(x) STR(x) /* a macro's value in a string literal */
+
 static const char help[] =
     "usage: lstmgen sample --model CKPT|NAME [options]\n"
     "\n"
@@ -24,7 +27,7 @@ static const char help[] =
     "  --seed-text S       text to continue (default: empty, start from the zero state)\n"
     "  --seed-file FILE    the seed text from a file ('-': standard input)\n"
     "  --temperature T     reweights p_i^(1/T); 0 is greedy (default 1.0)\n"
-    "  --length N          characters to generate (default 200)\n"
+    "  --length N          characters to generate (default " XSTR(SAMPLE_DEFAULT_LENGTH) ")\n"
     "  --top-k K           keep the K most probable characters (default 0: all)\n"
     "  --top-p P           keep the smallest set with probability >= P, in (0, 1] (default 1)\n"
     "  --stop S            stop when the text ends with S (repeatable); S is not printed\n"
@@ -60,7 +63,7 @@ int cmd_sample(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *cmd = "sample";
     const char *path = NULL, *seed_file = NULL;
-    sample_request req = {.seed_text = "", .length = 200, .temperature = 1.0, .top_p = 1.0};
+    sample_request req = {.seed_text = "", .length = SAMPLE_DEFAULT_LENGTH, .temperature = 1.0, .top_p = 1.0};
     const char **stops = NULL;
     int json = 0, have_seed = 0, bad = 0;
     int opt;

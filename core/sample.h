@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #define SAMPLE_MAX_STOPS 16 /* stop strings of one request (OpenAI's API allows 4) */
+#define SAMPLE_DEFAULT_LENGTH 200 /* characters, where a request or a command names none */
 
 // ----------------------------------------------------------------------------
 // one character
