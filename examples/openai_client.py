@@ -5,9 +5,9 @@
     python3 examples/openai_client.py
 
 Environment: LSTMGEN_URL (default http://localhost:8080), LSTMGEN_API_KEY (any string works
-unless the server has --api-key without --public-generate), LSTMGEN_MODEL (default: the first model
-GET /v1/models lists), PROMPT and SCORE_TEXT (their characters must be in the model's
-vocabulary).
+unless the server has --api-key without --public-generate), LSTMGEN_MODEL (default: the server's
+default model, models.retrieve("default")), PROMPT and SCORE_TEXT (their characters must be in
+the model's vocabulary).
 
 Tokens are characters here: max_tokens counts characters, and each logprobs entry is one
 character. examples/openai_raw.py makes the same requests with the standard library only. See
@@ -30,9 +30,9 @@ client = OpenAI(base_url=URL + "/v1", api_key=os.environ.get("LSTMGEN_API_KEY", 
 
 def main():
     models = [m.id for m in client.models.list()]
-    if not models:
-        sys.exit("the server has no models")
-    model = os.environ.get("LSTMGEN_MODEL") or models[0]
+    # the server's default model (what a request without "model" gets); root is its own name
+    model = os.environ.get("LSTMGEN_MODEL") or getattr(client.models.retrieve("default"),
+                                                       "root", "default")
     print(f"models: {models}; using {model!r}\n")
 
     # 1. A plain completion. lstmgen adds the seed it used to the response (an extra field).
@@ -68,7 +68,14 @@ def main():
         finish = c.finish_reason or finish
     print(f"\n-- finish_reason={finish}\n")
 
-    # 4. Scoring: echo + max_tokens 0 returns the prompt with one natural-log probability per
+    # 4. Chat: the messages become one plain-text prompt (GET /props shows the template), and
+    #    the reply continues it. A character model writes like its corpus; it does not answer.
+    chat = client.chat.completions.create(model=model, max_tokens=80, seed=7,
+                                          messages=[{"role": "user", "content": PROMPT}])
+    print("== chat")
+    print(f"{PROMPT!r} -> {chat.choices[0].message.content!r}\n")
+
+    # 5. Scoring: echo + max_tokens 0 returns the prompt with one natural-log probability per
     #    character (None for the first, which has no context), plus the top alternatives.
     resp = client.completions.create(model=model, prompt=SCORE_TEXT, max_tokens=0, echo=True,
                                      logprobs=3)

@@ -5,8 +5,8 @@
 
 Environment: LSTMGEN_URL (default http://localhost:8080), LSTMGEN_API_KEY (sent as a Bearer
 token; any string works unless the server has --api-key without --public-generate), LSTMGEN_MODEL
-(default: the first model GET /v1/models lists), PROMPT and SCORE_TEXT (their characters must be
-in the model's vocabulary).
+(default: the server's default model, GET /v1/models/default), PROMPT and SCORE_TEXT (their
+characters must be in the model's vocabulary).
 
 Tokens are characters here: max_tokens counts characters, and each logprobs entry is one
 character. See docs/API.md, "OpenAI-compatible subset".
@@ -65,9 +65,10 @@ def stream_completion(**body):
 def main():
     with request("GET", "/models") as resp:
         models = [m["id"] for m in json.load(resp)["data"]]
-    if not models:
-        sys.exit("the server has no models")
-    model = os.environ.get("LSTMGEN_MODEL") or models[0]
+    model = os.environ.get("LSTMGEN_MODEL")
+    if not model:  # the server's default: what a request without "model" gets
+        with request("GET", "/models/default") as resp:
+            model = json.load(resp).get("root", "default")
     print(f"models: {models}; using {model!r}\n")
 
     # 1. A plain completion.
@@ -99,7 +100,16 @@ def main():
         finish = c["finish_reason"] or finish
     print(f"\n-- finish_reason={finish}\n")
 
-    # 4. Scoring: echo + max_tokens 0 returns the prompt with one natural-log probability per
+    # 4. Chat: the messages become one plain-text prompt (GET /props shows the template), and
+    #    the reply continues it. A character model writes like its corpus; it does not answer.
+    with request("POST", "/chat/completions", {"model": model, "max_tokens": 80, "seed": 7,
+                                               "messages": [{"role": "user",
+                                                             "content": PROMPT}]}) as resp:
+        chat = json.load(resp)
+    print("== chat")
+    print(f"{PROMPT!r} -> {chat['choices'][0]['message']['content']!r}\n")
+
+    # 5. Scoring: echo + max_tokens 0 returns the prompt with one natural-log probability per
     #    character (None for the first, which has no context), plus the top alternatives.
     resp = completion(model=model, prompt=SCORE_TEXT, max_tokens=0, echo=True, logprobs=3)
     lp = resp["choices"][0]["logprobs"]

@@ -33,8 +33,14 @@ static const char help[] =
     "                          [LSTMGEN_PUBLIC_METRICS=1]\n"
     "  --auth-generate         no effect: generation needs the key unless --public-generate\n"
     "                          (kept so that older command lines still start)\n"
-    "  --cors-origin ORIGIN    Access-Control-Allow-Origin (*: the API uses keys, not cookies)\n"
+    "  --cors-origin LIST      origins whose pages may call the API: * (any: the API uses\n"
+    "                          keys, not cookies), or a comma-separated list such as\n"
+    "                          https://app.example.com,http://localhost:3000 (*)\n"
     "                          [LSTMGEN_CORS_ORIGIN]\n"
+    "  --chat-template T       how /v1/chat/completions turns each message into prompt text:\n"
+    "                          {role} and {content} are replaced, \\n is a newline; the\n"
+    "                          reply continues after the last message ('{content}\\n')\n"
+    "                          [LSTMGEN_CHAT_TEMPLATE]\n"
     "  --http-threads N        concurrent connections, one thread each (256) "
     "[LSTMGEN_HTTP_THREADS]\n"
     "  --gen-threads N         threads that share one model's batched step when it runs alone\n"
@@ -85,6 +91,44 @@ static int set_copy(char *dst, size_t cap, const char *name, const char *v)
     return 0;
 }
 
+/* "*", or origins (scheme://host[:port], nothing after) separated by commas and spaces. */
+static int valid_origins(const char *v)
+{
+    if (strcmp(v, "*") == 0)
+        return 1;
+    int n = 0;
+    while (*v) {
+        v += strspn(v, " ,");
+        size_t len = strcspn(v, " ,");
+        if (!len)
+            break;
+        const char *sep = memchr(v, ':', len);
+        if (!sep || len < (size_t)(sep - v) + 4 || strncmp(sep, "://", 3) != 0 ||
+            memchr(sep + 3, '/', len - (size_t)(sep + 3 - v)) || memchr(v, '*', len))
+            return 0;
+        n++;
+        v += len;
+    }
+    return n > 0;
+}
+
+/* The template with \n, \t and \\ turned into what they mean (a shell passes them as two
+ * characters); nonzero if it does not fit or lacks {content}. */
+static int unescape_template(char *dst, size_t cap, const char *v)
+{
+    size_t k = 0;
+    for (; *v; v++) {
+        char ch = *v;
+        if (ch == '\\' && (v[1] == 'n' || v[1] == 't' || v[1] == '\\'))
+            ch = *++v == 'n' ? '\n' : *v == 't' ? '\t' : '\\';
+        if (k + 1 >= cap)
+            return -1;
+        dst[k++] = ch;
+    }
+    dst[k] = '\0';
+    return strstr(dst, "{content}") ? 0 : -1;
+}
+
 /* Options that take no value as flags (--public-generate) and 1/true/0/false as variables. */
 static int is_switch(const char *name)
 {
@@ -130,7 +174,14 @@ static int apply(server_config *c, const char *name, const char *v)
         return 0; /* auth-generate: what it asked for is the default now */
     }
     if (strcmp(name, "cors-origin") == 0)
-        return set_copy(c->cors_origin, sizeof c->cors_origin, "--cors-origin", v);
+        return valid_origins(v) ? set_copy(c->cors_origin, sizeof c->cors_origin,
+                                           "--cors-origin", v)
+                                : bad("--cors-origin", v, "* or origins such as "
+                                      "https://app.example.com, separated by commas");
+    if (strcmp(name, "chat-template") == 0)
+        return unescape_template(c->chat_template, sizeof c->chat_template, v)
+                   ? bad("--chat-template", v, "shorter than 512 bytes and containing {content}")
+                   : 0;
     if (strcmp(name, "http-threads") == 0)
         return parse_long(&n, v, 1, 100000) ? bad("--http-threads", v, "1..100000")
                                             : (c->http_threads = (int)n, 0);
@@ -174,7 +225,7 @@ static int apply(server_config *c, const char *name, const char *v)
 
 static const char *const names[] = {
     "host", "port", "models", "db", "default-model", "api-key", "public-generate",
-    "public-metrics", "auth-generate", "cors-origin",
+    "public-metrics", "auth-generate", "cors-origin", "chat-template",
     "http-threads", "gen-threads", "train-threads", "job-workers", "max-length", "max-body",
     "max-batch", "max-concurrent", "request-timeout", "log-format",
 };
@@ -188,6 +239,7 @@ int config_parse(server_config *c, int argc, char **argv)
     strcpy(c->models_dir, "./models");
     strcpy(c->db_path, "./lstmgen.db");
     strcpy(c->cors_origin, "*");
+    strcpy(c->chat_template, "{content}\n");
     c->http_threads = 256;
     c->gen_threads = cores() < 64 ? cores() : 64;
     c->train_threads = cores() < 16 ? cores() : 16;

@@ -17,7 +17,8 @@ typedef struct server_config {
     char api_key[512];        /* empty: no authentication */
     int public_generate;      /* with a key: generation and the model list stay open */
     int public_metrics;       /* with a key: /metrics stays open */
-    char cors_origin[512];
+    char cors_origin[512];    /* "*", or origins separated by commas */
+    char chat_template[512];  /* a chat message as prompt text: {role}, {content} */
     int http_threads;         /* concurrent connections (one thread each) */
     int gen_threads;          /* threads that split one model's step */
     int max_batch;            /* streams per model per tick */

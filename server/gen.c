@@ -129,6 +129,7 @@ void gen_req_release(gen_req *g)
         if (g->choice[i].started)
             genstream_deinit(&g->choice[i].gs);
         free(g->choice[i].out);
+        free(g->choice[i].out_lp);
     }
     free(g->choice);
     for (int i = 0; g->stop_copy && g->stop_copy[i]; i++)
@@ -235,9 +236,12 @@ static void expire_queue(model_sched *ms, double now, gen_req **ended)
 // ----------------------------------------------------------------------------
 // one tick
 
+/* A streaming reader is cap bytes behind (text, and logprobs when it asked for them). */
 static int paused(const gen_req *g, const gen_choice *c, size_t cap)
 {
-    return g->streaming && __atomic_load_n(&c->out_len, __ATOMIC_RELAXED) >= cap;
+    size_t behind = __atomic_load_n(&c->out_len, __ATOMIC_RELAXED) +
+                    __atomic_load_n(&c->out_nlp, __ATOMIC_RELAXED) * sizeof(gen_logprob);
+    return g->streaming && behind >= cap;
 }
 
 static void req_fail(gen_req *g, int rc)
@@ -299,6 +303,38 @@ static void settle_worker(void *ctx, int t)
         settle(j->ms, j->ms->active[k]);
 }
 
+/* With logprobs, the entries of the fresh bytes' characters go to the reader beside the text
+ * (a stream that echoes its prompt has no streamed logprobs: the route refuses it). Under the
+ * request's lock. */
+static int deliver_logprobs(gen_req *g, gen_choice *c, size_t fresh)
+{
+    if (!g->req.want_logprobs || g->req.echo_logprobs)
+        return 0;
+    size_t chars = 0;
+    for (size_t i = 0; i < fresh; i++)
+        chars += ((unsigned char)c->gs.text[c->published + i] & 0xC0) != 0x80;
+    if (c->out_nlp + chars > c->out_lp_cap) {
+        size_t cap = c->out_lp_cap ? c->out_lp_cap : 16;
+        while (cap < c->out_nlp + chars)
+            cap *= 2;
+        gen_logprob *p = realloc(c->out_lp, cap * sizeof *p);
+        if (!p)
+            return CORE_ENOMEM;
+        c->out_lp = p, c->out_lp_cap = cap;
+    }
+    int top_n = g->req.top_logprobs;
+    size_t n = c->out_nlp;
+    for (size_t k = 0; k < chars && c->lp_published < c->gs.n_lp; k++, c->lp_published++) {
+        gen_logprob *o = &c->out_lp[n++];
+        o->id = c->gs.lp_id[c->lp_published];
+        o->logprob = c->gs.lp[c->lp_published];
+        for (int j = 0; j < top_n; j++)
+            o->top[j] = c->gs.lp_top[c->lp_published * (size_t)top_n + j];
+    }
+    __atomic_store_n(&c->out_nlp, n, __ATOMIC_RELAXED); /* paused() reads it unlocked */
+    return 0;
+}
+
 /* Moves new final text of each choice to its reader; 1 if every choice has ended. */
 static int deliver(gen_req *g)
 {
@@ -325,6 +361,11 @@ static int deliver(gen_req *g)
             } else {
                 c->out = p, c->out_cap = cap;
             }
+        }
+        if (fresh && deliver_logprobs(g, c, fresh) != 0) {
+            req_fail(g, CORE_ENOMEM);
+            c->published = c->gs.safe = c->gs.len;
+            fresh = 0;
         }
         if (fresh) {
             memcpy(c->out + c->out_len, c->gs.text + c->published, fresh);
@@ -690,7 +731,10 @@ void gen_take(gen_req *g, gen_event *ev)
             if (c->out_len > 0) {
                 ev->kind = GEN_TEXT, ev->choice = i;
                 ev->text = c->out, ev->len = c->out_len;
+                ev->lp = c->out_lp, ev->n_lp = c->out_nlp;
                 c->out = NULL, c->out_cap = 0;
+                c->out_lp = NULL, c->out_lp_cap = 0;
+                __atomic_store_n(&c->out_nlp, 0, __ATOMIC_RELAXED);
                 __atomic_store_n(&c->out_len, 0, __ATOMIC_RELAXED);
                 /* the scheduler may have paused this choice for us; it outlives the request's
                  * running state, which cannot end while we hold the lock */

@@ -17,6 +17,7 @@
 #include "genstream.h"
 #include "registry.h"
 #include "sample.h"
+#include "score.h"
 
 #include <pthread.h>
 
@@ -24,6 +25,13 @@
 
 typedef struct gen_sched gen_sched;
 struct model_sched;
+
+/* One streamed character's log-probability and its most probable alternatives. */
+typedef struct gen_logprob {
+    int id;
+    double logprob;
+    score_alt top[SCORE_MAX_TOP]; /* the request's top_logprobs of them */
+} gen_logprob;
 
 typedef struct gen_choice {
     genstream gs;      /* the scheduler's while the request runs; the handler's once it is done */
@@ -33,6 +41,9 @@ typedef struct gen_choice {
     /* delivery to a streaming reader, under the request's lock */
     char *out;         /* text not yet taken */
     size_t out_len, out_cap;
+    gen_logprob *out_lp;  /* with logprobs: one per character of out */
+    size_t out_nlp, out_lp_cap;
+    size_t lp_published;  /* scheduler: entries of gs.lp moved to out_lp so far */
     size_t published;  /* scheduler: bytes of gs.text moved to out so far */
     int ended;         /* scheduler: no more text will come */
     int end_taken;     /* reader: the end was reported */
@@ -106,6 +117,8 @@ typedef struct gen_event {
     int kind, choice;
     char *text;
     size_t len;
+    gen_logprob *lp;    /* with logprobs (and no echo): one per character of text, malloc'ed */
+    size_t n_lp;
 } gen_event;
 /* For a streaming request's reader: blocks until the next event. After GEN_END it returns
  * GEN_END again. Text of one choice arrives in order, in whole characters. */

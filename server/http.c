@@ -4,6 +4,7 @@
 #include "http.h"
 
 #include "app.h"
+#include "cors.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
@@ -30,13 +31,23 @@ static double now_mono(void)
 // ----------------------------------------------------------------------------
 // responses
 
+/* CORS on every answer: an allowed origin's page may read it and these two headers. Where the
+ * answer depends on the Origin (an allow-list), caches must keep one copy per origin. */
 static void add_common_headers(request *r, struct MHD_Response *resp)
 {
-    const char *origin = r->app->cfg.cors_origin;
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-    if (strcmp(origin, "*") != 0)
-        MHD_add_response_header(resp, "Vary", "Origin");
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After, X-Request-Id");
+    const char *configured = r->app->cfg.cors_origin;
+    const char *allow = cors_allow_origin(configured, http_header(r, "Origin"));
+    if (allow) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Retry-After, X-Request-Id");
+    }
+    if (strcmp(configured, "*") != 0) {
+        if (strcmp(r->method, "OPTIONS") != 0) /* a preflight sends its own, longer Vary */
+            MHD_add_response_header(resp, "Vary", "Origin");
+        if (allow) /* a listed origin may also send cookies or HTTP auth, if it ever needs to */
+            MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+    }
 }
 
 static void capture(request *r, int status, const char *body, size_t len)
@@ -82,8 +93,16 @@ static int respond(request *r, int status, char *body, size_t len, int take,
 
 int reply_text(request *r, int status, const char *content_type, const char *text, size_t len)
 {
-    return respond(r, status, (char *)text, len, 0,
-                   (const char *const[]){"Content-Type", content_type, NULL});
+    return reply_text_headers(r, status, content_type, text, len, NULL);
+}
+
+int reply_text_headers(request *r, int status, const char *content_type, const char *text,
+                       size_t len, const char *const *headers)
+{
+    const char *all[16] = {"Content-Type", content_type};
+    for (int i = 2; headers && headers[0] && i < 14; i += 2, headers += 2)
+        all[i] = headers[0], all[i + 1] = headers[1];
+    return respond(r, status, (char *)text, len, 0, all);
 }
 
 /* body printed, its terminator turned into a newline (curl output ends on a new line) */
@@ -301,12 +320,19 @@ int http_handle(request *r)
     if (strcmp(r->method, "OPTIONS") == 0) { /* CORS preflight */
         size_t used = strlen(allow);
         snprintf(allow + used, sizeof allow - used, ", OPTIONS");
+        /* the headers the browser asks for, when they are header names: the official clients
+         * send their own (x-stainless-os, openai-organization...), and a fixed list fails them */
+        const char *asked = http_header(r, "Access-Control-Request-Headers");
+        int echo = asked && cors_header_list_valid(asked);
+        const char *vary = strcmp(r->app->cfg.cors_origin, "*") == 0
+                               ? "Access-Control-Request-Headers"
+                               : "Origin, Access-Control-Request-Headers";
         return respond(r, 204, NULL, 0, 0,
                        (const char *const[]){"Access-Control-Allow-Methods", allow,
                                              "Access-Control-Allow-Headers",
-                                             "Authorization, Content-Type",
+                                             echo ? asked : "Authorization, Content-Type",
                                              "Access-Control-Max-Age", "86400", "Allow", allow,
-                                             NULL});
+                                             "Vary", vary, NULL});
     }
     if (!found) {
         char body[256];

@@ -59,6 +59,9 @@ int http_client_fd(request *r);
 /* Queue a response. Each returns 0 (the handler's return value). body is taken over. */
 int reply_json_take(request *r, int status, cJSON *body);
 int reply_text(request *r, int status, const char *content_type, const char *text, size_t len);
+/* reply_text with more headers: NULL-terminated name, value pairs (up to 6). */
+int reply_text_headers(request *r, int status, const char *content_type, const char *text,
+                       size_t len, const char *const *headers);
 /* {"error": {"code", "message", "type", "param"}}; control characters are stripped from the
  * message, and the error is counted and logged. param names the offending field, or NULL. */
 int reply_error(request *r, int status, const char *code, const char *param, const char *fmt, ...)

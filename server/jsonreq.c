@@ -208,3 +208,15 @@ int json_seed_or_reply(request *r, const cJSON *obj, const char *name, uint64_t 
     }
     return 0;
 }
+
+int json_unknown_chars_or_reply(request *r, const cJSON *obj, int *skip)
+{
+    const char *v = "error";
+    if (json_string_or_reply(r, obj, "unknown_chars", &v))
+        return 1;
+    *skip = strcmp(v, "skip") == 0;
+    if (!*skip && strcmp(v, "error") != 0)
+        return reply_error(r, 400, "out_of_range", "unknown_chars", "unknown_chars must be "
+                           "\"error\" or \"skip\""), 1;
+    return 0;
+}

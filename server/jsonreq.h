@@ -30,5 +30,8 @@ int json_strings_or_reply(request *r, const cJSON *obj, const char *field, const
                           int max, int *n);
 /* A seed: an integer in [0, 2^53] (exact in JSON). */
 int json_seed_or_reply(request *r, const cJSON *obj, const char *field, uint64_t *out, int *given);
+/* "unknown_chars": "error" (the default: *skip = 0) or "skip" (*skip = 1), what to do with
+ * characters outside a model's vocabulary. */
+int json_unknown_chars_or_reply(request *r, const cJSON *obj, int *skip);
 
 #endif

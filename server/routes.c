@@ -24,5 +24,14 @@ const route routes[] = {
     {"GET", "/readyz", route_readyz, AUTH_NONE, 1},
     {"GET", "/metrics", route_metrics, AUTH_METRICS, 0},
     {"GET", "/openapi.json", route_openapi, AUTH_KEY, 0},
+    /* added after the fuzz seeds were made: they pick a route by its index in this table */
+    {"POST", "/v1/chat/completions", route_chat_completions, AUTH_GENERATE, 0},
+    {"GET", "/v1/models/{id}", route_openai_model_get, AUTH_GENERATE, 0},
+    {"POST", "/tokenize", route_tokenize, AUTH_GENERATE, 0},
+    {"POST", "/detokenize", route_detokenize, AUTH_GENERATE, 0},
+    {"GET", "/props", route_props, AUTH_GENERATE, 0},
+    /* the web app: a page that asks for the key itself, so it must load without one */
+    {"GET", "/", route_web_index, AUTH_NONE, 0},
+    {"GET", "/app/{file}", route_web_asset, AUTH_NONE, 0},
 };
 const int n_routes = sizeof routes / sizeof *routes;

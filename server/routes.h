@@ -7,7 +7,7 @@
 
 /* Who may call a route when the server has an API key (without one, everybody). */
 enum route_auth {
-    AUTH_NONE = 0,     /* always open: health checks */
+    AUTH_NONE = 0,     /* always open: health checks, the web app's files */
     AUTH_KEY = 1,      /* the key */
     AUTH_GENERATE = 2, /* the key, unless --public-generate: generation and the model list */
     AUTH_METRICS = 3,  /* the key, unless --public-metrics */
@@ -26,14 +26,20 @@ extern const int n_routes;
 
 /* routes_gen.c */
 int route_generate(request *r);
-int route_completions(request *r);
 int route_generations_list(request *r);
 int route_generation_cancel(request *r);
+/* routes_openai.c */
+int route_completions(request *r);
+int route_chat_completions(request *r);
+/* routes_vocab.c */
+int route_tokenize(request *r);
+int route_detokenize(request *r);
 /* routes_models.c */
 int route_models_list(request *r);
 int route_model_get(request *r);
 int route_model_delete(request *r);
 int route_openai_models(request *r);
+int route_openai_model_get(request *r);
 /* routes_data.c */
 int route_corpora_create(request *r);
 int route_corpora_list(request *r);
@@ -47,7 +53,11 @@ int route_job_events(request *r);
 /* routes_ops.c */
 int route_healthz(request *r);
 int route_readyz(request *r);
+int route_props(request *r);
 int route_metrics(request *r);
 int route_openapi(request *r);
+/* routes_web.c */
+int route_web_index(request *r);
+int route_web_asset(request *r);
 
 #endif

@@ -128,6 +128,22 @@ int route_model_delete(request *r)
     return reply_json_take(r, 200, o);
 }
 
+/* A model in OpenAI's shape: created is the file's modification time. */
+static cJSON *openai_model(app *a, const char *id, const char *name)
+{
+    char path[4200];
+    struct stat st;
+    registry_path(a->models, name, path, sizeof path);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "id", id);
+    cJSON_AddStringToObject(m, "object", "model");
+    cJSON_AddNumberToObject(m, "created", stat(path, &st) == 0 ? (double)st.st_mtim.tv_sec : 0);
+    cJSON_AddStringToObject(m, "owned_by", "lstmgen");
+    if (strcmp(id, name) != 0)
+        cJSON_AddStringToObject(m, "root", name); /* what the alias stands for */
+    return m;
+}
+
 int route_openai_models(request *r)
 {
     char **names;
@@ -137,17 +153,29 @@ int route_openai_models(request *r)
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "data");
     cJSON_AddStringToObject(o, "object", "list");
     for (int i = 0; i < n; i++) {
-        char path[4200];
-        struct stat st;
-        registry_path(r->app->models, names[i], path, sizeof path);
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "id", names[i]);
-        cJSON_AddStringToObject(m, "object", "model");
-        cJSON_AddNumberToObject(m, "created", stat(path, &st) == 0 ? (double)st.st_mtim.tv_sec : 0);
-        cJSON_AddStringToObject(m, "owned_by", "lstmgen");
-        cJSON_AddItemToArray(arr, m);
+        cJSON_AddItemToArray(arr, openai_model(r->app, names[i], names[i]));
         free(names[i]);
     }
     free(names);
     return reply_json_take(r, 200, o);
+}
+
+/* GET /v1/models/{id}: a model by name; "default" is the server's default model when no model
+ * has that name (a request that names no model gets the same one). */
+int route_openai_model_get(request *r)
+{
+    const char *id = r->params[0];
+    char name[sizeof r->params[0]], err[256];
+    loaded_model *lm;
+    snprintf(name, sizeof name, "%s", id);
+    int rc = registry_acquire(r->app->models, id, &lm, err, sizeof err);
+    if (rc == CORE_ENOTFOUND && strcmp(id, "default") == 0)
+        app_default_model(r->app, name, sizeof name);
+    if (rc == 0)
+        registry_release(r->app->models, lm);
+    else if (model_acquire_or_reply(r, name, &lm)) /* the alias, or the same error answered */
+        return 0;
+    else
+        registry_release(r->app->models, lm);
+    return reply_json_take(r, 200, openai_model(r->app, id, name));
 }

@@ -1,12 +1,16 @@
-/* routes_ops: liveness, readiness, Prometheus metrics and the OpenAPI description. */
+/* routes_ops: liveness, readiness, the server's settings, Prometheus metrics and the OpenAPI
+ * description. */
 #include "routes.h"
 
 #include "app.h"
 #include "gen.h"
+#include "genreply.h"
 #include "jobs.h"
 #include "metrics.h"
 #include "registry.h"
+#include "score.h"
 #include "serve.h"
+#include "simd.h"
 #include "store.h"
 
 #include <stdio.h>
@@ -49,6 +53,48 @@ int route_readyz(request *r)
     else
         cJSON_AddNullToObject(o, "default_model");
     return reply_json_take(r, ready ? 200 : 503, o);
+}
+
+/* GET /props: what a client may ask for here, read from the rules themselves. */
+int route_props(request *r)
+{
+    const server_config *c = &r->app->cfg;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "version", LSTMGEN_VERSION);
+    cJSON_AddStringToObject(o, "simd", simd_name(simd_level()));
+    char def[80];
+    if (app_default_model(r->app, def, sizeof def) == 0)
+        cJSON_AddStringToObject(o, "default_model", def);
+    else
+        cJSON_AddNullToObject(o, "default_model");
+    cJSON_AddStringToObject(o, "chat_template", c->chat_template);
+    cJSON *d = cJSON_AddObjectToObject(o, "defaults");
+    cJSON_AddNumberToObject(d, "length", SAMPLE_DEFAULT_LENGTH);
+    cJSON_AddNumberToObject(d, "max_tokens", OPENAI_DEFAULT_MAX_TOKENS);
+    cJSON_AddNumberToObject(d, "chat_max_tokens", SAMPLE_DEFAULT_LENGTH);
+    cJSON_AddNumberToObject(d, "temperature", 1.0);
+    cJSON_AddNumberToObject(d, "top_k", 0);
+    cJSON_AddNumberToObject(d, "top_p", 1.0);
+    cJSON_AddStringToObject(d, "mode", sample_mode_name(SAMPLE_MODE_AUTO));
+    cJSON *l = cJSON_AddObjectToObject(o, "limits");
+    cJSON_AddNumberToObject(l, "max_length", c->max_length);
+    cJSON_AddNumberToObject(l, "max_body", (double)c->max_body);
+    cJSON_AddNumberToObject(l, "max_concurrent", c->max_concurrent);
+    cJSON_AddNumberToObject(l, "max_batch", c->max_batch);
+    cJSON_AddNumberToObject(l, "request_timeout", c->request_timeout);
+    cJSON_AddNumberToObject(l, "stop_strings", SAMPLE_MAX_STOPS);
+    cJSON_AddNumberToObject(l, "openai_stop_strings", OPENAI_MAX_STOPS);
+    cJSON_AddNumberToObject(l, "choices", GEN_MAX_CHOICES);
+    cJSON_AddNumberToObject(l, "prompts", SSE_MAX_REQS);
+    cJSON_AddNumberToObject(l, "top_logprobs", SCORE_MAX_TOP);
+    cJSON_AddNumberToObject(l, "openai_logprobs", OPENAI_MAX_LOGPROBS);
+    cJSON_AddNumberToObject(l, "openai_top_logprobs", OPENAI_MAX_TOP_LOGPROBS);
+    cJSON *a = cJSON_AddObjectToObject(o, "auth");
+    cJSON_AddBoolToObject(a, "api_key", c->api_key[0] != 0);
+    cJSON_AddBoolToObject(a, "public_generate", c->public_generate);
+    cJSON_AddBoolToObject(a, "public_metrics", c->public_metrics);
+    cJSON_AddStringToObject(o, "cors_origin", c->cors_origin);
+    return reply_json_take(r, 200, o);
 }
 
 int route_metrics(request *r)
