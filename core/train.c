@@ -195,16 +195,41 @@ static double validate(trainer *t)
     return rows > 0 ? sum / rows : NAN;
 }
 
+#define SAMPLE_SEED_CHARS 60 /* the book's window */
+
+static int is_space(uint32_t cp) { return cp == ' ' || cp == '\n' || cp == '\t' || cp == '\r'; }
+
+/* Where the samples' seed lies in the text from `from` on: it starts at a word (the first
+ * character after whitespace) and ends after whitespace when one falls in its second half, so
+ * the samples continue whole words instead of a fragment. Text without whitespace (Chinese)
+ * keeps the plain window. */
+static void seed_window(const corpus *c, size_t from, size_t want, size_t *start, size_t *len)
+{
+    size_t n = c->n, s = from;
+    while (s < n && s > 0 && s - from < 1000 &&
+           !(is_space(c->voc.chars[c->ids[s - 1]]) && !is_space(c->voc.chars[c->ids[s]])))
+        s++;
+    if (s >= n || s - from >= 1000 || n - s < want / 2) /* no word start near: as it is */
+        s = from;
+    size_t l = n - s < want ? n - s : want;
+    for (size_t e = l; e > want / 2; e--)
+        if (is_space(c->voc.chars[c->ids[s + e - 1]])) {
+            l = e;
+            break;
+        }
+    *start = s, *len = l;
+}
+
 static void make_samples(trainer *t, train_epoch_report *r, char **texts, char **seed_text)
 {
     static const double temps[TRAIN_N_TEMPS] = {0.2, 0.5, 1.0, 1.2};
     *seed_text = NULL;
     if (t->o->sample_chars <= 0)
         return;
-    /* The seed is the start of the validation text (the book picks a random window of the
-     * training text); without a split, the start of the corpus. */
-    size_t start = t->c.n_train < t->c.n ? t->c.n_train : 0;
-    size_t len = t->c.n - start < 60 ? t->c.n - start : 60;
+    /* The seed is text the model never trained on: the validation text (the book picks a
+     * random window of the training text; without a split, the corpus's start). */
+    size_t start = t->c.n_train < t->c.n ? t->c.n_train : 0, len;
+    seed_window(&t->c, start, SAMPLE_SEED_CHARS, &start, &len);
     uint32_t *cps = malloc((len ? len : 1) * sizeof *cps);
     if (!cps)
         return;

@@ -101,6 +101,8 @@ static void on_epoch(void *ctx, const train_epoch_report *r)
     if (r->partial)
         return; /* a stopped epoch is finished after the resume, and recorded then */
     cJSON *s = cJSON_CreateObject();
+    if (r->sample_seed) /* the text the samples continue; the API shows it as sample_seed */
+        cJSON_AddStringToObject(s, "seed_text", r->sample_seed);
     for (int k = 0; k < r->n_samples; k++) {
         char key[16];
         snprintf(key, sizeof key, "%.1f", r->temps[k]);

@@ -216,7 +216,15 @@ static cJSON *epoch_json(const store_epoch *e)
     add_nullable(o, "train_loss", e->train_loss);
     add_nullable(o, "val_loss", e->val_loss);
     add_nullable(o, "seconds", e->seconds);
+    /* stored as one object: the seed text under "seed_text" beside the temperatures */
     cJSON *samples = e->samples ? cJSON_Parse(e->samples) : NULL;
+    cJSON *seed = samples ? cJSON_DetachItemFromObjectCaseSensitive(samples, "seed_text") : NULL;
+    if (cJSON_IsString(seed)) {
+        cJSON_AddItemToObject(o, "sample_seed", seed);
+    } else { /* recorded before the seed was kept, or without samples */
+        cJSON_Delete(seed);
+        cJSON_AddNullToObject(o, "sample_seed");
+    }
     cJSON_AddItemToObject(o, "samples", samples ? samples : cJSON_CreateObject());
     return o;
 }

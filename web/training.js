@@ -114,8 +114,10 @@ class JobWatch {
   showSamples() {
     const chosen = Number($("#job-epoch").value);
     const epoch = this.epochs.find((e) => e.epoch === chosen);
+    // each sample after the seed text it continues, the seed set apart as in the playground
+    const seed = () => (epoch?.sample_seed ? [el("span", { class: "seed" }, epoch.sample_seed)] : []);
     $("#job-samples").replaceChildren(...Object.entries(epoch?.samples || {}).map(([t, text]) =>
-      el("figure", {}, el("figcaption", {}, `T = ${t}`), el("pre", {}, text))));
+      el("figure", {}, el("figcaption", {}, `T = ${t}`), el("pre", { class: "text" }, ...seed(), text))));
   }
 
   draw() {

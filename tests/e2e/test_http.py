@@ -1699,6 +1699,13 @@ class T08Jobs(E2E):
             self.assertEqual(sorted(e["samples"]), ["0.2", "0.5", "1.0", "1.2"])
             for s in e["samples"].values():
                 self.assertEqual(len(s), 20)
+            # the samples continue a stretch of the validation text that starts at a word and
+            # ends after a space
+            seed = e["sample_seed"]
+            at = JOB_TEXT.rfind(seed)
+            self.assertGreaterEqual(at, len(JOB_TEXT) * 0.8, "not from the validation text: %r" % seed)
+            self.assertTrue(30 <= len(seed) <= 60 and JOB_TEXT[at - 1].isspace() and
+                            not seed[0].isspace() and seed[-1].isspace(), repr(seed))
         # events
         self.assertEqual(got["status"], 200)
         self.assertTrue(got["ctype"].startswith("text/event-stream"))
