@@ -21,7 +21,7 @@
 
 /* The options that are the command line's own; the training options come from the table in
  * core/trainopts.c (--NAME for hyperparameters.NAME, '-' for '_'). */
-enum { OPT_CORPUS = 256, OPT_OUT, OPT_THREADS, OPT_RESUME, OPT_JSON, OPT_QUIET,
+enum { OPT_CORPUS = 256, OPT_OUT, OPT_THREADS, OPT_RESUME, OPT_INIT, OPT_UNKNOWN, OPT_JSON, OPT_QUIET,
        OPT_SAMPLES_EVERY, OPT_OPTIONS_JSON, OPT_HELP, OPT_TABLE = 512 };
 static const struct cli_opt {
     const char *name, *arg, *help;
@@ -38,6 +38,14 @@ static const struct cli_opt {
                        "where it stopped: the model, the options and the epoch target come from "
                        "it; --epochs may change the target, --max-seconds gives a new budget",
      OPT_RESUME},
+    {"init", "MODEL", "fine-tune: start from MODEL's weights (a file, or a name in the models "
+                      "folders as sample --model finds it), with its vocabulary and "
+                      "architecture; the checkpoint records it as its parent",
+     OPT_INIT},
+    {"unknown-chars", "HOW", "with --init, corpus characters MODEL's vocabulary lacks: error "
+                             "(default: the message names them), drop, or replace=C (each "
+                             "becomes C, one of its characters)",
+     OPT_UNKNOWN},
     {"json", NULL, "one JSON object per epoch on stdout, nothing else there", OPT_JSON},
     {"quiet", NULL, "no progress bar", OPT_QUIET},
     {"samples-every", "N", "print the epoch's samples every N epochs and when the run ends "
@@ -363,7 +371,7 @@ int cmd_train(int argc, char **argv)
     longopts[n_long] = (struct option){0, 0, 0, 0};
 
     const char *cmd = "train";
-    const char *corpus_path = NULL, *out = NULL, *resume = NULL;
+    const char *corpus_path = NULL, *out = NULL, *resume = NULL, *init = NULL, *unknown = NULL;
     int given[TOPT_COUNT] = {0}, threads = 0;
     double value[TOPT_COUNT] = {0};
     train_cli c = {.samples_every = 5};
@@ -385,6 +393,8 @@ int cmd_train(int argc, char **argv)
         case OPT_CORPUS: corpus_path = optarg; break;
         case OPT_OUT: out = optarg; break;
         case OPT_RESUME: resume = optarg; break;
+        case OPT_INIT: init = optarg; break;
+        case OPT_UNKNOWN: unknown = optarg; break;
         case OPT_THREADS:
             if (arg_int(&threads, cmd, "threads", optarg, 1, 256))
                 return EXIT_USAGE;
@@ -416,12 +426,39 @@ int cmd_train(int argc, char **argv)
     }
     if (!corpus_path)
         return usage_error(cmd, "--corpus FILE is required");
+    if (init && resume)
+        return usage_error(cmd, "--init starts a new run from a model; --resume continues one");
+    if (unknown && !init)
+        return usage_error(cmd, "--unknown-chars applies to --init (a new model's vocabulary "
+                                "is its corpus's)");
+    int policy = CORPUS_UNKNOWN_ERROR;
+    uint32_t replacement = 0;
+    if (unknown && corpus_unknown_spec_parse(unknown, &policy, &replacement))
+        return usage_error(cmd, "--unknown-chars must be error, drop or replace=C (one "
+                                "character), got '%s'", unknown);
+    char init_path[4200];
+    if (init) { /* the run takes the model's architecture, and its regime's defaults */
+        model_path(init_path, sizeof init_path, init);
+        model *m;
+        char ierr[512];
+        if (checkpoint_load(&m, NULL, NULL, init_path, ierr, sizeof ierr)) {
+            fprintf(stderr, "lstmgen train: --init: %s\n", ierr);
+            return EXIT_RUNTIME;
+        }
+        int arc = train_opts_adopt_model(given, value, &m->cfg, NULL, ierr, sizeof ierr);
+        model_free(m);
+        if (arc)
+            return usage_error(cmd, "--%s", dashed(ierr));
+    }
 
     train_options o;
     const char *field = NULL;
     char berr[256];
     if (train_opts_build(&o, given, value, &field, berr, sizeof berr))
         return usage_error(cmd, "--%s", dashed(berr));
+    o.init = init ? init_path : NULL;
+    o.unknown_chars = policy;
+    o.replacement = replacement;
     o.threads = threads;
     o.resume = resume;
     if (resume && !given[TOPT_EPOCHS])

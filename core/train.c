@@ -8,6 +8,7 @@
 #include "optim.h"
 #include "rng.h"
 #include "sample.h"
+#include "sha256.h"
 #include "trainopts.h"
 #include "utf8.h"
 
@@ -83,6 +84,8 @@ typedef struct trainer {
     model_config cfg;
     corpus c;
     model *m;
+    char parent[128];        /* fine-tuning: the model started from, and its file's sha256 */
+    char parent_sha256[65];
     float *grads;         /* (n_params) the batch-mean gradient */
     optim opt;
     dpnet dp;             /* the batch, sharded over the worker threads */
@@ -304,6 +307,10 @@ static int write_meta(trainer *t, double train_loss, double val_loss, int epoch,
     rc |= set_meta_num(m, "train_loss", train_loss, "%.9g");
     rc |= set_meta_num(m, "val_loss", val_loss, "%.9g");
     rc |= model_meta_set(m, "history", t->history ? t->history : "[]");
+    if (t->parent[0]) { /* a resumed fine-tune keeps what its checkpoint recorded */
+        rc |= model_meta_set(m, "parent_model", t->parent);
+        rc |= model_meta_set(m, "parent_sha256", t->parent_sha256);
+    }
     /* resume position */
     rc |= set_meta_num(m, "optim.steps", (double)t->opt.steps, "%.0f");
     rc |= set_meta_num(m, "optim.epoch", epoch, "%.0f");
@@ -450,6 +457,54 @@ static int adopt_resume_tensors(trainer *t, ckpt_tensor *x, int nx, char *err, s
     return 0;
 }
 
+/* Fine-tuning: the model of o->init, with the run's own training settings (dropout, step,
+ * seq_len) in its config; its architecture must be the options' (train_opts_adopt_model). The
+ * parent is recorded by name (the file's, without .safetensors) and by the file's sha256. */
+static int load_init(trainer *t, char *err, size_t errlen)
+{
+    const train_options *o = t->o;
+    char *bytes = NULL;
+    size_t n = 0;
+    int rc = corpus_read_file(&bytes, &n, o->init, err, errlen);
+    if (rc)
+        return rc;
+    char why[256];
+    rc = checkpoint_parse(&t->m, NULL, NULL, (const unsigned char *)bytes, n, why, sizeof why);
+    if (rc) {
+        free(bytes);
+        return core_errf(err, errlen, rc, "%s: %s", o->init, why);
+    }
+    unsigned char digest[SHA256_DIGEST_LEN];
+    sha256_digest(digest, bytes, n);
+    sha256_hex(t->parent_sha256, digest);
+    free(bytes);
+    const char *base = strrchr(o->init, '/') ? strrchr(o->init, '/') + 1 : o->init;
+    size_t blen = strlen(base);
+    if (blen > 12 && strcmp(base + blen - 12, ".safetensors") == 0)
+        blen -= 12;
+    snprintf(t->parent, sizeof t->parent, "%.*s", (int)blen, base);
+    const model_config *mc = &t->m->cfg, *want = &o->cfg;
+    if (mc->regime != want->regime || mc->L != want->L || mc->H != want->H ||
+        mc->lowercase != want->lowercase || (mc->regime == REGIME_WINDOW &&
+                                             mc->maxlen != want->maxlen))
+        return core_errf(err, errlen, CORE_EINVAL, "%s is a %s %d x %d model; the options ask "
+                         "for another architecture (fine-tuning keeps the model's)", o->init,
+                         model_regime_name(mc->regime), mc->L, mc->H);
+    /* the weights into a model of its own: none of the parent's metadata (its corpus, its
+     * history, its job) describes the new run */
+    model_config cfg = *mc;
+    cfg.dropout = want->dropout, cfg.step = want->step, cfg.seq_len = want->seq_len;
+    model *fresh;
+    rc = model_new(&fresh, &cfg, &t->m->voc, err, errlen);
+    if (rc)
+        return rc;
+    memcpy(fresh->params, t->m->params, fresh->n_params * sizeof *fresh->params);
+    model_free(t->m);
+    t->m = fresh;
+    t->cfg = cfg;
+    return 0;
+}
+
 /* A resumed run trains with the hyperparameters it started with; only the epoch count (0: the
  * run's own target), time budget, threads, output and callbacks come from the caller. */
 static int resume_options(train_options *o, const model *m, char *err, size_t errlen)
@@ -533,12 +588,27 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
             goto fail;
         o = &t->opts;
     }
+    if (o->init && !o->resume) {
+        rc = load_init(t, err, errlen);
+        if (rc)
+            goto fail;
+    }
     const model_config *cfg = &t->cfg;
-    rc = corpus_init(&t->c, text, len, cfg->lowercase, o->val_fraction, t->m ? &t->m->voc : NULL,
-                     err, errlen);
+    if (o->init && !o->resume)
+        rc = corpus_init_fixed(&t->c, text, len, cfg->lowercase, o->val_fraction, &t->m->voc,
+                               o->unknown_chars, o->replacement, err, errlen);
+    else
+        rc = corpus_init(&t->c, text, len, cfg->lowercase, o->val_fraction,
+                         t->m ? &t->m->voc : NULL, err, errlen);
     if (rc)
         goto fail;
-    if (t->m) {
+    if (o->resume) {
+        const char *parent = model_meta_get(t->m, "parent_model");
+        const char *psha = model_meta_get(t->m, "parent_sha256");
+        snprintf(t->parent, sizeof t->parent, "%s", parent ? parent : "");
+        snprintf(t->parent_sha256, sizeof t->parent_sha256, "%s", psha ? psha : "");
+    }
+    if (o->resume) {
         const char *sha = model_meta_get(t->m, "corpus_sha256");
         if (sha && strcmp(sha, t->c.sha256) != 0) {
             rc = core_errf(err, errlen, CORE_EINVAL,
@@ -546,7 +616,7 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
                            "(sha256 %.12s..., checkpoint %.12s...)", t->c.sha256, sha);
             goto fail;
         }
-    } else {
+    } else if (!t->m) { /* not fine-tuning: fresh weights */
         rc = model_new(&t->m, cfg, &t->c.voc, err, errlen);
         if (rc)
             goto fail;

@@ -57,6 +57,12 @@ typedef struct train_options {
     int sample_chars;         /* characters per temperature in the epoch samples; 0 = none */
     const char *out;          /* checkpoint path */
     const char *resume;       /* a latest-state checkpoint to continue from, or NULL */
+    const char *init;         /* fine-tuning: a checkpoint whose weights, vocabulary and
+                                 architecture (train_opts_adopt_model) the run starts from;
+                                 NULL: fresh weights. Ignored with resume. */
+    int unknown_chars;        /* with init: corpus characters outside its vocabulary, enum
+                                 corpus_unknown (error, drop, replace) */
+    uint32_t replacement;     /* CORPUS_UNKNOWN_REPLACE: the character they become */
     const char *corpus_path;  /* recorded in the checkpoint, so a resume can find the text;
                                  may be NULL */
     train_progress_fn on_progress; /* may be NULL; called a few times a second */

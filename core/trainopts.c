@@ -238,3 +238,30 @@ void train_opt_format(char *buf, size_t n, int id, double v)
     else
         snprintf(buf, n, t->kind == TOPT_NUM ? "%.7g" : "%.10g", v); /* NUMs are floats */
 }
+
+int train_opts_adopt_model(int *given, double *value, const model_config *cfg,
+                           const char **field, char *err, size_t errlen)
+{
+    const struct {
+        int id;
+        double v;
+    } arch[] = {{TOPT_REGIME, cfg->regime}, {TOPT_LAYERS, cfg->L}, {TOPT_HIDDEN, cfg->H},
+                {TOPT_MAXLEN, cfg->maxlen}, {TOPT_LOWERCASE, cfg->lowercase}};
+    for (size_t i = 0; i < sizeof arch / sizeof *arch; i++) {
+        int id = arch[i].id;
+        /* maxlen means something only to a window model */
+        if (id == TOPT_MAXLEN && cfg->regime != REGIME_WINDOW)
+            continue;
+        if (given[id] && value[id] != arch[i].v) {
+            char want[32];
+            train_opt_format(want, sizeof want, id, arch[i].v);
+            if (field)
+                *field = train_opts[id].name;
+            return core_errf(err, errlen, CORE_EINVAL, "%s: the model being fine-tuned has %s; "
+                             "fine-tuning keeps its architecture", train_opts[id].name, want);
+        }
+        given[id] = 1;
+        value[id] = arch[i].v;
+    }
+    return 0;
+}

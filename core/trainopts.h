@@ -58,6 +58,12 @@ int train_opt_check(int id, double v, char *err, size_t errlen);
 int train_opts_build(train_options *o, const int *given, const double *value, const char **field,
                      char *err, size_t errlen);
 
+/* Fine-tuning keeps a checkpoint's architecture: regime, layers, hidden, maxlen and lowercase
+ * become given with cfg's values, before train_opts_build (so the regime's defaults are its
+ * own). A different value given for one of them is CORE_EINVAL, *field naming it. */
+int train_opts_adopt_model(int *given, double *value, const model_config *cfg,
+                           const char **field, char *err, size_t errlen);
+
 /* The default of option id in a regime (what train_opts_build gives when nothing is set). */
 double train_opt_default(int id, int regime);
 

@@ -450,6 +450,45 @@ def test_cli_conveniences(corpus):
     print("  --model NAME, --seed-file, eval -, --samples-every: ok")
 
 
+def test_fine_tune(corpus):
+    """--init NAME: the model's architecture and vocabulary, a named error for characters it
+    lacks (exit 1), --unknown-chars drop / replace=C, the parent in info, and the usage errors."""
+    models = os.path.join(TMP, "models")
+    os.makedirs(models, exist_ok=True)
+    base = os.path.join(models, "base.safetensors")
+    run("train", "--corpus", corpus, "--out", base, *SEQUENCE, "--epochs", 2, "--quiet")
+    text = open(corpus, encoding="utf-8").read()
+    new = write("new.txt", text[len(text) // 2:] + "\u00e9\u00e9#\n")
+    env = dict(os.environ, LSTMGEN_MODELS=models, SOURCE_DATE_EPOCH="1700000000")
+    tuned = path("tuned.safetensors")
+
+    def by_name(*args):
+        cmd = [LSTMGEN, "train", "--corpus", new, "--init", "base", "--out", tuned, "--epochs",
+               1, "--quiet", "--threads", 1] + list(args)
+        return subprocess.run([str(a) for a in cmd], capture_output=True, timeout=TIMEOUT,
+                              env=env)
+    p = by_name()
+    check(p.returncode == 1, "characters the model lacks: exit 1", p.stderr)
+    one_line(p.stderr.decode(), "'\u00e9' (U+00E9) x2, '#' (U+0023) x1")
+    for how in ("drop", "replace= "):
+        p = by_name("--unknown-chars", how)
+        check(p.returncode == 0, "--unknown-chars " + how, p.stderr)
+        info = info_json(tuned)
+        meta = info.get("metadata", info)
+        check(meta.get("parent_model") == "base", "the parent's name in the metadata", info)
+        check(meta.get("parent_sha256") == hashlib.sha256(read_bytes(base)).hexdigest(),
+              "the parent's sha256 in the metadata", info)
+    _, err = run("train", "--corpus", new, "--init", base, "--hidden", 64, want=2)
+    one_line(err, "--hidden", "fine-tuning keeps its architecture")
+    _, err = run("train", "--corpus", new, "--init", base, "--resume", base, want=2)
+    one_line(err, "--init", "--resume")
+    _, err = run("train", "--corpus", new, "--unknown-chars", "drop", want=2)
+    one_line(err, "--unknown-chars")
+    _, err = run("train", "--corpus", new, "--init", base, "--unknown-chars", "replace=ab", want=2)
+    one_line(err, "--unknown-chars")
+    print("  fine-tuning: --init NAME, unknown characters named, dropped, replaced; parent kept")
+
+
 def test_chinese():
     text = gen_chinese(3, 4000)
     zh = write("zh.txt", text)
@@ -487,6 +526,7 @@ def main():
         test_resume(corpus)
         test_resume_continues_its_run(corpus)
         test_cli_conveniences(corpus)
+        test_fine_tune(corpus)
         test_chinese()
     except (Failure, subprocess.TimeoutExpired) as e:
         print("FAIL: %s" % e)

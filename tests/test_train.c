@@ -6,10 +6,12 @@
 #include "test.h"
 
 #include "checkpoint.h"
+#include "corpus.h"
 #include "err.h"
 #include "model.h"
 #include "optim.h"
 #include "sample.h"
+#include "sha256.h"
 #include "train.h"
 #include "utf8.h"
 #include "vocab.h"
@@ -936,6 +938,72 @@ static void test_chinese(void)
     clean_tmpdir();
 }
 
+// ----------------------------------------------------------------------------
+// fine-tuning
+
+/* Starting from a trained model's weights beats fresh ones on text of the same kind (its first
+ * epoch's loss is far lower); the vocabulary and architecture are the model's; characters it
+ * lacks are named, dropped or replaced as asked; the parent is recorded by name and sha256. */
+static void test_fine_tune(void)
+{
+    size_t la, lb;
+    char *a = gen_english(41, 60000, &la), *b = gen_english(42, 30000, &lb);
+    train_options base = sequence_options(tmp_path("base.safetensors"));
+    base.epochs = 4;
+    train_ok(&base, a, la);
+
+    recorder fresh_r = {0}, tuned_r = {0};
+    train_options fresh = sequence_options(tmp_path("fresh.safetensors"));
+    fresh.epochs = 1;
+    attach(&fresh, &fresh_r);
+    train_ok(&fresh, b, lb);
+    train_options tuned = fresh;
+    tuned.out = tmp_path("tuned.safetensors");
+    tuned.init = tmp_path("base.safetensors");
+    attach(&tuned, &tuned_r);
+    train_ok(&tuned, b, lb);
+    printf("  fine-tune: first epoch's loss %.3f from the model, %.3f from fresh weights\n",
+           tuned_r.train[0], fresh_r.train[0]);
+    ASSERT(tuned_r.train[0] < fresh_r.train[0] - 0.3);
+
+    model *m = load_ok(tmp_path("tuned.safetensors"), NULL, NULL);
+    ASSERT_EQ_STR(model_meta_get(m, "parent_model"), "base");
+    size_t n;
+    unsigned char *bytes = read_all(tmp_path("base.safetensors"), &n);
+    unsigned char digest[SHA256_DIGEST_LEN];
+    char hex[65];
+    sha256_digest(digest, bytes, n);
+    sha256_hex(hex, digest);
+    free(bytes);
+    ASSERT_EQ_STR(model_meta_get(m, "parent_sha256"), hex);
+    ASSERT(model_meta_get(m, "job_id") == NULL);
+    model_free(m);
+
+    /* a text with characters the model lacks ('#' twice, '@' once): named, most frequent first */
+    size_t lc = lb + 3;
+    char *c = malloc(lc + 1);
+    memcpy(c, b, lb);
+    memcpy(c + lb, "#@#", 4);
+    train_fails(CORE_EVOCAB, "2 distinct character(s) (3 in all)", &tuned, c, lc);
+    train_fails(CORE_EVOCAB, "'#' (U+0023) x2, '@' (U+0040) x1", &tuned, c, lc);
+    tuned.unknown_chars = CORPUS_UNKNOWN_REPLACE;
+    tuned.replacement = 0x20AC; /* not in the vocabulary either */
+    train_fails(CORE_EINVAL, "is not in the model's vocabulary", &tuned, c, lc);
+    tuned.replacement = ' ';
+    train_ok(&tuned, c, lc);
+    tuned.unknown_chars = CORPUS_UNKNOWN_DROP;
+    train_ok(&tuned, c, lc);
+    /* another architecture than the model's is refused, not silently taken */
+    tuned.cfg.H = 32;
+    train_fails(CORE_EINVAL, "fine-tuning keeps the model's", &tuned, b, lb);
+    rec_deinit(&fresh_r);
+    rec_deinit(&tuned_r);
+    free(a);
+    free(b);
+    free(c);
+    clean_tmpdir();
+}
+
 int main(void)
 {
     /* pins created_at, so identical runs give identical files */
@@ -949,6 +1017,7 @@ int main(void)
     test_divergence();
     test_bad_input();
     test_chinese();
+    test_fine_tune();
     ASSERT_EQ_INT(rmdir(tmpdir), 0);
     printf("test_train: ok (%.1fs)\n", now_seconds() - t0);
     return 0;
