@@ -39,8 +39,8 @@ static int json_value(int id, const cJSON *c, double *v, char *err, size_t errle
     }
 }
 
-int jobopts_parse(train_options *o, const cJSON *hp, char *field, size_t fieldlen, char *err,
-                  size_t errlen)
+int jobopts_parse(train_options *o, const cJSON *hp, const model_config *base, char *field,
+                  size_t fieldlen, char *err, size_t errlen)
 {
     if (hp && !cJSON_IsObject(hp))
         return fail(field, fieldlen, "", err, errlen, "must be an object");
@@ -63,7 +63,9 @@ int jobopts_parse(train_options *o, const cJSON *hp, char *field, size_t fieldle
         given[id] = 1;
     }
     const char *bad = NULL;
-    int rc = train_opts_build(o, given, value, &bad, err, errlen);
+    int rc = base ? train_opts_adopt_model(given, value, base, &bad, err, errlen) : 0;
+    if (rc == 0)
+        rc = train_opts_build(o, given, value, &bad, err, errlen);
     if (rc == 0) {
         o->out = "-"; /* checked by train_options_check; the worker sets the real path */
         rc = train_options_check(o, err, errlen);

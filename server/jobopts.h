@@ -9,9 +9,10 @@
 #include <cJSON.h>
 #include <stddef.h>
 
-/* Fills o from hp (a JSON object, or NULL for all defaults). On a bad field returns nonzero with
- * the field's name in field (size fieldlen) and a message in err. */
-int jobopts_parse(train_options *o, const cJSON *hp, char *field, size_t fieldlen, char *err,
-                  size_t errlen);
+/* Fills o from hp (a JSON object, or NULL for all defaults). A fine-tuning job's options take
+ * base's architecture (train_opts_adopt_model; base NULL otherwise). On a bad field returns
+ * nonzero with the field's name in field (size fieldlen) and a message in err. */
+int jobopts_parse(train_options *o, const cJSON *hp, const model_config *base, char *field,
+                  size_t fieldlen, char *err, size_t errlen);
 
 #endif

@@ -2,6 +2,7 @@
 #include "jobs.h"
 
 #include "checkpoint.h"
+#include "corpus.h"
 #include "err.h"
 #include "fsutil.h"
 #include "jobopts.h"
@@ -168,9 +169,30 @@ static void run_job(job_slot *slot, store_job *job)
         return;
     }
     train_options o;
+    int rc = 0;
+    /* fine-tuning: the base model's file as it is now, whose architecture the options take */
+    loaded_model *base = NULL;
+    char base_path[4200] = "", why[512];
+    if (job->base_model) {
+        rc = registry_acquire(a->models, job->base_model, &base, why, sizeof why);
+        if (rc)
+            rc = core_errf(err, sizeof err, rc, "base model: %s", why);
+        else
+            registry_path(a->models, job->base_model, base_path, sizeof base_path);
+    }
     cJSON *hp = cJSON_Parse(job->hyperparameters);
-    int rc = jobopts_parse(&o, hp, field, sizeof field, err, sizeof err);
+    if (rc == 0)
+        rc = jobopts_parse(&o, hp, base ? &base->m->cfg : NULL, field, sizeof field, err,
+                           sizeof err);
     cJSON_Delete(hp);
+    registry_release(a->models, base);
+    if (rc == 0 && job->base_model) {
+        o.init = base_path;
+        if (job->unknown_chars && corpus_unknown_spec_parse(job->unknown_chars, &o.unknown_chars,
+                                                            &o.replacement))
+            rc = core_errf(err, sizeof err, CORE_EINVAL, "unknown_chars '%s' is not a rule",
+                           job->unknown_chars);
+    }
     store_corpus corpus = {0};
     if (rc == 0 && job->corpus_id == 0)
         rc = core_errf(err, sizeof err, CORE_EINVAL, "the job's corpus was deleted");

@@ -3,11 +3,13 @@
 #include "routes.h"
 
 #include "app.h"
+#include "corpus.h"
 #include "err.h"
 #include "jobopts.h"
 #include "jobs.h"
 #include "jsonreq.h"
 #include "registry.h"
+#include "serve.h"
 #include "sha256.h"
 #include "store.h"
 #include "utf8.h"
@@ -201,7 +203,8 @@ static void add_nullable(cJSON *o, const char *key, double v)
         cJSON_AddNumberToObject(o, key, v);
 }
 
-static void add_time(cJSON *o, const char *key, const char *t)
+/* A text, or null when it is NULL or empty (times not reached yet, fields not given). */
+static void add_text_or_null(cJSON *o, const char *key, const char *t)
 {
     if (t && *t)
         cJSON_AddStringToObject(o, key, t);
@@ -240,6 +243,9 @@ static cJSON *job_json(const store_job *j)
     cJSON_AddStringToObject(o, "model_name", j->model_name);
     cJSON *hp = cJSON_Parse(j->hyperparameters);
     cJSON_AddItemToObject(o, "hyperparameters", hp ? hp : cJSON_CreateObject());
+    add_text_or_null(o, "base_model", j->base_model);
+    add_text_or_null(o, "unknown_chars", j->base_model && !j->unknown_chars ? "error"
+                                                                             : j->unknown_chars);
     cJSON_AddStringToObject(o, "status", store_job_status_name(j->status));
     if (j->error)
         cJSON_AddStringToObject(o, "error", j->error);
@@ -258,10 +264,10 @@ static cJSON *job_json(const store_job *j)
     add_nullable(p, "eta_seconds", j->status == STORE_JOB_RUNNING ? sp->eta_seconds : NAN);
     add_nullable(p, "train_loss", sp->train_loss);
     cJSON_AddNumberToObject(o, "attempts", (double)j->attempts);
-    add_time(o, "created_at", j->created_at);
-    add_time(o, "started_at", j->started_at);
-    add_time(o, "finished_at", j->finished_at);
-    add_time(o, "updated_at", j->updated_at);
+    add_text_or_null(o, "created_at", j->created_at);
+    add_text_or_null(o, "started_at", j->started_at);
+    add_text_or_null(o, "finished_at", j->finished_at);
+    add_text_or_null(o, "updated_at", j->updated_at);
     return o;
 }
 
@@ -289,16 +295,20 @@ static cJSON *job_full_json(app *a, int64_t id, int *rc, char *err, size_t errle
 
 int route_jobs_create(request *r)
 {
-    static const char *const fields[] = {"corpus_id", "model_name", "hyperparameters", NULL};
+    static const char *const fields[] = {"corpus_id", "model_name", "hyperparameters",
+                                         "base_model", "unknown_chars", NULL};
     cJSON *body = json_body_or_reply(r);
     if (!body)
         return 0;
     long long corpus_id = 0;
-    const char *model_name = NULL;
+    const char *model_name = NULL, *base_model = NULL, *unknown = NULL;
     char err[512], field[64], pfield[96];
+    loaded_model *base = NULL;
     if (json_known_fields_or_reply(r, body, fields) ||
         json_int_or_reply(r, body, "corpus_id", &corpus_id, 1, 9007199254740992LL) ||
-        json_string_or_reply(r, body, "model_name", &model_name))
+        json_string_or_reply(r, body, "model_name", &model_name) ||
+        json_string_or_reply(r, body, "base_model", &base_model) ||
+        json_string_or_reply(r, body, "unknown_chars", &unknown))
         goto out;
     if (!corpus_id || !model_name) {
         reply_error(r, 400, "missing_field", !corpus_id ? "corpus_id" : "model_name",
@@ -310,6 +320,21 @@ int route_jobs_create(request *r)
                     "model_name must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with a dot");
         goto out;
     }
+    int policy;
+    uint32_t replacement;
+    if (unknown && !base_model) {
+        reply_error(r, 400, "invalid_value", "unknown_chars", "unknown_chars applies to "
+                    "fine-tuning (base_model): a new model's vocabulary is its corpus's");
+        goto out;
+    }
+    if (unknown && corpus_unknown_spec_parse(unknown, &policy, &replacement)) {
+        reply_error(r, 400, "out_of_range", "unknown_chars", "unknown_chars must be \"error\", "
+                    "\"drop\" or \"replace=C\" with C one character");
+        goto out;
+    }
+    /* fine-tuning: the model must exist now, and the options take its architecture */
+    if (base_model && model_acquire_or_reply(r, base_model, &base))
+        goto out;
     const cJSON *hp = cJSON_GetObjectItemCaseSensitive(body, "hyperparameters");
     if (hp && cJSON_IsNull(hp))
         hp = NULL;
@@ -318,15 +343,16 @@ int route_jobs_create(request *r)
         reply_error(r, 400, "invalid_type", "hyperparameters", "hyperparameters must be an object");
         goto out;
     }
-    if (jobopts_parse(&o, hp, field, sizeof field, err, sizeof err)) {
+    if (jobopts_parse(&o, hp, base ? &base->m->cfg : NULL, field, sizeof field, err,
+                      sizeof err)) {
         snprintf(pfield, sizeof pfield, "hyperparameters%s%s", field[0] ? "." : "", field);
         reply_error(r, 400, "invalid_hyperparameter", pfield, "%s", err);
         goto out;
     }
     char *hp_text = hp ? cJSON_PrintUnformatted(hp) : NULL;
     store_job j;
-    int rc = store_add_job(r->app->store, &j, corpus_id, model_name, hp_text ? hp_text : "{}", err,
-                           sizeof err);
+    int rc = store_add_job(r->app->store, &j, corpus_id, model_name, hp_text ? hp_text : "{}",
+                           base_model, unknown, err, sizeof err);
     cJSON_free(hp_text);
     if (rc) {
         if (rc == STORE_ENOTFOUND)
@@ -339,6 +365,7 @@ int route_jobs_create(request *r)
     reply_json_take(r, 202, job_json(&j));
     store_job_deinit(&j);
 out:
+    registry_release(r->app->models, base);
     cJSON_Delete(body);
     return 0;
 }

@@ -54,6 +54,11 @@ static cJSON *describe(app *a, const loaded_model *lm, int is_default)
     else
         cJSON_AddNullToObject(o, "corpus_sha256");
     add_meta_number(o, "job_id", m, "job_id");
+    const char *parent = model_meta_get(m, "parent_model"); /* fine-tuned from */
+    if (parent)
+        cJSON_AddStringToObject(o, "parent_model", parent);
+    else
+        cJSON_AddNullToObject(o, "parent_model");
     const char *created = model_meta_get(m, "created_at");
     if (created)
         cJSON_AddStringToObject(o, "created_at", created);

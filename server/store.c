@@ -91,6 +91,10 @@ static const char *const migrations[] = {
      * job that keeps making progress survives any number of restarts. */
     "ALTER TABLE jobs ADD COLUMN stalled_attempts INTEGER NOT NULL DEFAULT 0;"
     "UPDATE jobs SET stalled_attempts = attempts;",
+    /* 3: fine-tuning: the model a job starts from, and what to do with the corpus's characters
+     * that model lacks (NULL: none, and "error"). */
+    "ALTER TABLE jobs ADD COLUMN base_model TEXT;"
+    "ALTER TABLE jobs ADD COLUMN unknown_chars TEXT;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
@@ -101,7 +105,8 @@ _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
 #define JOB_COLUMNS                                                                           \
     "id, corpus_id, model_name, hyperparameters, status, error, cancel_requested, epoch, "    \
     "epochs, step, steps, fraction, chars_per_sec, eta_seconds, train_loss, created_at, "     \
-    "started_at, finished_at, updated_at, checkpoint_path, attempts, stalled_attempts"
+    "started_at, finished_at, updated_at, checkpoint_path, attempts, stalled_attempts, "        \
+    "base_model, unknown_chars"
 
 #define EPOCH_COLUMNS "job_id, epoch, train_loss, val_loss, seconds, samples"
 
@@ -449,7 +454,8 @@ static int job_row(sqlite3_stmt *st, void *dst, char *err, size_t errlen)
     j.id = sqlite3_column_int64(st, 0);
     j.corpus_id = sqlite3_column_int64(st, 1); /* NULL reads as 0 */
     if (col_str(st, 2, &j.model_name) || col_str(st, 3, &j.hyperparameters) ||
-        col_str(st, 5, &j.error) || col_str(st, 19, &j.checkpoint_path)) {
+        col_str(st, 5, &j.error) || col_str(st, 19, &j.checkpoint_path) ||
+        col_str(st, 22, &j.base_model) || col_str(st, 23, &j.unknown_chars)) {
         store_job_deinit(&j);
         return oom(err, errlen, "reading a job");
     }
@@ -961,7 +967,10 @@ void store_job_deinit(store_job *j)
     free(j->hyperparameters);
     free(j->error);
     free(j->checkpoint_path);
+    free(j->base_model);
+    free(j->unknown_chars);
     j->model_name = j->hyperparameters = j->error = j->checkpoint_path = NULL;
+    j->base_model = j->unknown_chars = NULL;
 }
 
 void store_free_jobs(store_job *list, size_t n)
@@ -996,7 +1005,8 @@ static int commit_and_get_job(store *s, store_job *out, int64_t id, char *err, s
 }
 
 static int add_job_locked(store *s, store_job *out, int64_t corpus_id, const char *model_name,
-                          const char *hyperparameters, char *err, size_t errlen)
+                          const char *hyperparameters, const char *base_model,
+                          const char *unknown_chars, char *err, size_t errlen)
 {
     const char *what = "queueing a job";
     int rc = tx_begin(s, err, errlen);
@@ -1017,8 +1027,9 @@ static int add_job_locked(store *s, store_job *out, int64_t corpus_id, const cha
     now_iso(now);
     rc = execute(s, NULL, what, err, errlen,
                  "INSERT INTO jobs (corpus_id, model_name, hyperparameters, status, created_at, "
-                 "updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
-                 "ittt", corpus_id, model_name, hyperparameters, now);
+                 "updated_at, base_model, unknown_chars) "
+                 "VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?5, ?6)",
+                 "itttss", corpus_id, model_name, hyperparameters, now, base_model, unknown_chars);
     if (rc)
         goto fail;
     return commit_and_get_job(s, out, sqlite3_last_insert_rowid(s->db), err, errlen);
@@ -1028,12 +1039,14 @@ fail:
 }
 
 int store_add_job(store *s, store_job *out, int64_t corpus_id, const char *model_name,
-                  const char *hyperparameters, char *err, size_t errlen)
+                  const char *hyperparameters, const char *base_model, const char *unknown_chars,
+                  char *err, size_t errlen)
 {
     if (!s || !out || !model_name || !hyperparameters)
         return core_errf(err, errlen, CORE_EINVAL, "store_add_job: NULL argument");
     pthread_mutex_lock(&s->mu);
-    int rc = add_job_locked(s, out, corpus_id, model_name, hyperparameters, err, errlen);
+    int rc = add_job_locked(s, out, corpus_id, model_name, hyperparameters, base_model,
+                            unknown_chars, err, errlen);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

@@ -33,7 +33,7 @@ const char *store_strerror(int code);
 /* "ENOTFOUND" etc. for a store code; NULL for any other code (then ask core_errname). */
 const char *store_errname(int code);
 
-#define STORE_SCHEMA_VERSION 2 /* PRAGMA user_version after store_open's migrations */
+#define STORE_SCHEMA_VERSION 3 /* PRAGMA user_version after store_open's migrations */
 #define STORE_TIME_SIZE 25     /* "2026-11-27T09:41:03.123Z" plus the terminator */
 #define STORE_SHA256_SIZE 65   /* 64 lowercase hex digits plus the terminator */
 
@@ -138,6 +138,8 @@ typedef struct store_job {
     char *checkpoint_path;     /* owned; NULL when not set */
     int64_t attempts;          /* times the job was claimed (> 1 after a resume) */
     int64_t stalled_attempts;  /* claims since it last completed a new epoch (store_add_epoch) */
+    char *base_model;          /* owned; fine-tuning: the model it starts from, else NULL */
+    char *unknown_chars;       /* owned; with base_model: "error", "drop" or "replace=C"; NULL */
 } store_job;
 
 /* Frees j's strings (j itself is the caller's); safe on a zeroed struct. */
@@ -146,10 +148,12 @@ void store_job_deinit(store_job *j);
 void store_free_jobs(store_job *list, size_t n);
 
 /* Queues a job on corpus corpus_id (STORE_ENOTFOUND when it does not exist). model_name and
- * hyperparameters (JSON text, stored verbatim, not parsed) must not be NULL. On success *out is
- * the new row (status queued, attempts 0). */
+ * hyperparameters (JSON text, stored verbatim, not parsed) must not be NULL; base_model and
+ * unknown_chars may be (no fine-tuning). On success *out is the new row (status queued,
+ * attempts 0). */
 int store_add_job(store *s, store_job *out, int64_t corpus_id, const char *model_name,
-                  const char *hyperparameters, char *err, size_t errlen);
+                  const char *hyperparameters, const char *base_model, const char *unknown_chars,
+                  char *err, size_t errlen);
 
 /* Reads job id into *out; STORE_ENOTFOUND when there is none. */
 int store_get_job(store *s, store_job *out, int64_t id, char *err, size_t errlen);

@@ -106,7 +106,8 @@ static int64_t add_corpus(store *s, const char *name, const char *text)
 static int64_t add_job(store *s, int64_t corpus_id)
 {
     store_job j;
-    EXPECT_OK(store_add_job(s, &j, corpus_id, "m", "{\"epochs\":2}", err, sizeof err));
+    EXPECT_OK(store_add_job(s, &j, corpus_id, "m", "{\"epochs\":2}", NULL, NULL, err,
+                            sizeof err));
     int64_t id = j.id;
     store_job_deinit(&j);
     return id;
@@ -324,7 +325,7 @@ static void test_corpus_delete_with_jobs(void)
     store_free_epochs(e, n);
 
     /* A job on a missing corpus. */
-    EXPECT_ERR(store_add_job(s, &j, cid, "m", "{}", err, sizeof err), STORE_ENOTFOUND,
+    EXPECT_ERR(store_add_job(s, &j, cid, "m", "{}", NULL, NULL, err, sizeof err), STORE_ENOTFOUND,
                "corpus");
     store_close(s);
 }
@@ -339,7 +340,7 @@ static void test_job_lifecycle(void)
 
     store_job j;
     EXPECT_ERR(store_claim_job(s, &j, err, sizeof err), STORE_ENOTFOUND, "no queued job");
-    EXPECT_OK(store_add_job(s, &j, cid, "shakespeare-small", hp, err, sizeof err));
+    EXPECT_OK(store_add_job(s, &j, cid, "shakespeare-small", hp, NULL, NULL, err, sizeof err));
     int64_t id = j.id;
     ASSERT(j.status == STORE_JOB_QUEUED);
     ASSERT_EQ_INT(j.corpus_id, cid);
@@ -348,6 +349,7 @@ static void test_job_lifecycle(void)
     ASSERT_EQ_INT(j.attempts, 0);
     ASSERT_EQ_INT(j.cancel_requested, 0);
     ASSERT(j.error == NULL && j.checkpoint_path == NULL);
+    ASSERT(j.base_model == NULL && j.unknown_chars == NULL);
     assert_timestamp(j.created_at);
     ASSERT_EQ_STR(j.updated_at, j.created_at);
     ASSERT_EQ_STR(j.started_at, "");
@@ -564,7 +566,7 @@ static void test_busy(void)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     store_job j;
-    EXPECT_ERR(store_add_job(s, &j, cid, "m", "{}", err, sizeof err), STORE_EBUSY,
+    EXPECT_ERR(store_add_job(s, &j, cid, "m", "{}", NULL, NULL, err, sizeof err), STORE_EBUSY,
                "database is locked");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double waited = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
@@ -674,6 +676,8 @@ static void test_stalled_attempts(void)
 
     /* Back to schema 1 by hand, then opened again: the migration fills the column. */
     raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN stalled_attempts");
+    raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN base_model"); /* schema 3's */
+    raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN unknown_chars");
     raw_exec("stalled.db", "PRAGMA user_version = 1");
     s = open_db("stalled.db");
     EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));
@@ -683,6 +687,25 @@ static void test_stalled_attempts(void)
     char got[64];
     raw_query("stalled.db", "PRAGMA user_version", got, sizeof got);
     ASSERT_EQ_INT(atoi(got), STORE_SCHEMA_VERSION);
+}
+
+/* A fine-tuning job keeps its base model and its unknown-characters rule; others have none. */
+static void test_fine_tune_job(void)
+{
+    store *s = open_db("tune.db");
+    int64_t cid = add_corpus(s, "c", "text");
+    store_job j, got;
+    EXPECT_OK(store_add_job(s, &j, cid, "tuned", "{}", "default", "replace= ", err, sizeof err));
+    ASSERT_EQ_STR(j.base_model, "default");
+    EXPECT_OK(store_get_job(s, &got, j.id, err, sizeof err));
+    ASSERT_EQ_STR(got.base_model, "default");
+    ASSERT_EQ_STR(got.unknown_chars, "replace= ");
+    store_job_deinit(&got);
+    store_job_deinit(&j);
+    EXPECT_OK(store_add_job(s, &j, cid, "fresh", "{}", NULL, NULL, err, sizeof err));
+    ASSERT(j.base_model == NULL && j.unknown_chars == NULL);
+    store_job_deinit(&j);
+    store_close(s);
 }
 
 /* A clean shutdown requeues exactly its own job and gives the attempt back. */
@@ -871,7 +894,7 @@ static void *write_jobs(void *arg)
     }
     for (int i = 0; i < 15 && !w->rc; i++) {
         store_job j;
-        w->rc = store_add_job(s, &j, w->corpus_id, "w", "{}", w->err, sizeof w->err);
+        w->rc = store_add_job(s, &j, w->corpus_id, "w", "{}", NULL, NULL, w->err, sizeof w->err);
         if (w->rc)
             break;
         store_job_deinit(&j);
@@ -954,6 +977,7 @@ int main(void)
     test_requeue_after_crash();
     test_requeue_one();
     test_stalled_attempts();
+    test_fine_tune_job();
     test_busy();
     check_claims(1);
     check_claims(0);

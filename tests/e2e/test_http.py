@@ -1772,6 +1772,37 @@ class T08Jobs(E2E):
 # ------------------------------------------------------------------------------------------------
 # errors
 
+class T08bFineTune(E2E):
+    def test_fine_tune_job(self):
+        """base_model: the job starts from a served model's weights, with its architecture and
+        vocabulary; characters it lacks fail the job by name unless unknown_chars says what to
+        do; the published model names its parent."""
+        text = JOB_TEXT[:20000] + "\u00a7\u00a7 "
+        cid = add_corpus(MAIN, "tune-me", text)
+        job = lambda **f: post(MAIN, "/jobs", dict({"corpus_id": cid, "model_name": "tuned"}, **f))
+        self.assertError(job(base_model="nope"), 404, "model_not_found", "model")
+        self.assertError(job(base_model="seq", hyperparameters={"hidden": 64}), 400,
+                         "invalid_hyperparameter", "hyperparameters.hidden", mentions=("48",))
+        self.assertError(job(unknown_chars="drop"), 400, "invalid_value", "unknown_chars")
+        self.assertError(job(base_model="seq", unknown_chars="replace=ab"), 400, "out_of_range",
+                         "unknown_chars")
+        hp = {"epochs": 1, "batch": 8, "seq_len": 30, "sample_chars": 0}
+        failed = self.ok_json(job(base_model="seq", hyperparameters=hp), 202)
+        self.assertEqual((failed["base_model"], failed["unknown_chars"]), ("seq", "error"))
+        done = wait_job(MAIN, failed["id"], ("succeeded", "failed", "cancelled"), 300)
+        self.assertEqual(done["status"], "failed", done)
+        self.assertIn("'\u00a7' (U+00A7) x2", done["error"])
+        ok = self.ok_json(job(base_model="seq", unknown_chars="drop", hyperparameters=hp), 202)
+        done = wait_job(MAIN, ok["id"], ("succeeded", "failed", "cancelled"), 300)
+        self.assertEqual(done["status"], "succeeded", done)
+        m = self.ok_json(get(MAIN, "/models/tuned"))
+        self.assertEqual((m["parent_model"], m["layers"], m["hidden"], m["regime"]),
+                         ("seq", 1, 48, "sequence"))
+        self.assertEqual(m["vocab_size"], self.ok_json(get(MAIN, "/models/seq"))["vocab_size"])
+        self.assertLess(done["epochs"][0]["train_loss"], 2.5, "it started from trained weights")
+        self.assertStatus(request(MAIN, "DELETE", "/models/tuned"), 200)
+
+
 class T09Errors(E2E):
     def test_malformed_json(self):
         for body, pos in (('{"seed_text": "a",}', 18), ('{"a" 1}', 5),
