@@ -414,6 +414,11 @@ int cmd_train(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (init && resume)
+        return usage_error(cmd, "--init starts a new run from a model; --resume continues one");
+    if (unknown && !init)
+        return usage_error(cmd, "--unknown-chars applies to --init (a new model's vocabulary "
+                                "is its corpus's)");
     /* a resume continues its own run: its corpus, its file, its epoch target */
     char *found_corpus = NULL, *resume_out = NULL;
     if (resume && (!corpus_path || !out)) {
@@ -425,12 +430,7 @@ int cmd_train(int argc, char **argv)
         out = out ? out : resume_out;
     }
     if (!corpus_path)
-        return usage_error(cmd, "--corpus FILE is required");
-    if (init && resume)
-        return usage_error(cmd, "--init starts a new run from a model; --resume continues one");
-    if (unknown && !init)
-        return usage_error(cmd, "--unknown-chars applies to --init (a new model's vocabulary "
-                                "is its corpus's)");
+        return usage_error(cmd, "--corpus FILE is required"); /* nothing was found to free */
     int policy = CORPUS_UNKNOWN_ERROR;
     uint32_t replacement = 0;
     if (unknown && corpus_unknown_spec_parse(unknown, &policy, &replacement))
@@ -454,8 +454,11 @@ int cmd_train(int argc, char **argv)
     train_options o;
     const char *field = NULL;
     char berr[256];
-    if (train_opts_build(&o, given, value, &field, berr, sizeof berr))
+    if (train_opts_build(&o, given, value, &field, berr, sizeof berr)) {
+        free(found_corpus);
+        free(resume_out);
         return usage_error(cmd, "--%s", dashed(berr));
+    }
     o.init = init ? init_path : NULL;
     o.unknown_chars = policy;
     o.replacement = replacement;
