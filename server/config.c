@@ -57,7 +57,17 @@ static const char help[] =
     "                          [LSTMGEN_MAX_CONCURRENT]\n"
     "  --request-timeout S     seconds a generation may take, 0 = no limit (60)\n"
     "                          [LSTMGEN_REQUEST_TIMEOUT]\n"
-    "  --log-format F          text or json access log on stderr (text) [LSTMGEN_LOG_FORMAT]\n";
+    "  --log-format F          text or json access log on stderr (text) [LSTMGEN_LOG_FORMAT]\n"
+    "  --role R                all (everything, the default); generate (generation replicas:\n"
+    "                          no database, no jobs); train (corpora, jobs, publishing models;\n"
+    "                          one per database) [LSTMGEN_ROLE]\n";
+
+static const char *const role_names[] = {"all", "generate", "train"};
+
+const char *server_role_name(int role)
+{
+    return role >= 0 && role <= ROLE_TRAIN ? role_names[role] : "?";
+}
 
 static int cores(void)
 {
@@ -214,6 +224,12 @@ static int apply(server_config *c, const char *name, const char *v)
         c->request_timeout = d;
         return 0;
     }
+    if (strcmp(name, "role") == 0) {
+        for (int r = 0; r <= ROLE_TRAIN; r++)
+            if (strcmp(v, role_names[r]) == 0)
+                return c->role = r, 0;
+        return bad("--role", v, "all, generate or train");
+    }
     if (strcmp(name, "log-format") == 0) {
         if (strcmp(v, "text") && strcmp(v, "json"))
             return bad("--log-format", v, "text or json");
@@ -227,7 +243,7 @@ static const char *const names[] = {
     "host", "port", "models", "db", "default-model", "api-key", "public-generate",
     "public-metrics", "auth-generate", "cors-origin", "chat-template",
     "http-threads", "gen-threads", "train-threads", "job-workers", "max-length", "max-body",
-    "max-batch", "max-concurrent", "request-timeout", "log-format",
+    "max-batch", "max-concurrent", "request-timeout", "log-format", "role",
 };
 #define N_NAMES (sizeof names / sizeof *names)
 

@@ -8,6 +8,14 @@
 
 #define CONFIG_PATH_MAX 4096
 
+/* What one process serves (--role): past one machine, generation replicas and one trainer. */
+enum server_role {
+    ROLE_ALL = 0,      /* everything: one machine */
+    ROLE_GENERATE = 1, /* generation, models, health, metrics; no database, no jobs */
+    ROLE_TRAIN = 2,    /* corpora, jobs and their workers, publishing models; no generation */
+};
+const char *server_role_name(int role);
+
 typedef struct server_config {
     char host[256];
     int port;
@@ -29,6 +37,7 @@ typedef struct server_config {
     int max_concurrent;       /* streams running or queued, across models */
     double request_timeout;   /* seconds; 0 = none */
     int log_json;
+    int role;                 /* enum server_role */
 } server_config;
 
 /* Fills c from the environment and then argv (argv[0] is "serve"). Returns -1 to go on serving,

@@ -353,6 +353,15 @@ int http_handle(request *r)
                        (const char *const[]){"Content-Type", "application/json",
                                              "WWW-Authenticate", "Bearer", NULL});
     }
+    /* Past one machine: a replica serves generation, the trainer corpora and jobs. */
+    int role = r->app->cfg.role;
+    int mine = role == ROLE_GENERATE ? SERVED_GENERATE : role == ROLE_TRAIN ? SERVED_TRAIN
+                                                                            : SERVED_BOTH;
+    if (!(found->served & mine))
+        return reply_error(r, 421, "wrong_role", NULL, "this server runs --role %s: %s %s is "
+                           "served by the %s", server_role_name(role), r->method, found->pattern,
+                           found->served == SERVED_TRAIN ? "trainer (--role train)"
+                                                         : "generation replicas (--role generate)");
     /* Shutting down: health checks still answer (readyz says "stopping"); the rest waits. */
     if (r->app->stopping && !found->while_stopping)
         return reply_busy(r, 5, "the server is shutting down");

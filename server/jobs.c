@@ -6,6 +6,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "jobopts.h"
+#include "lease.h"
 #include "log.h"
 #include "registry.h"
 #include "store.h"
@@ -94,6 +95,8 @@ static void on_progress(void *ctx, const train_progress *p)
             slot->cancel = 1;
         }
     }
+    if (!lease_held(w->a->lease)) /* another trainer has the database: stop as on a shutdown */
+        slot->cancel = 1;
 }
 
 static void on_epoch(void *ctx, const train_epoch_report *r)
@@ -272,7 +275,9 @@ static void *worker_main(void *arg)
             break;
         store_job job;
         char err[256] = "";
-        int rc = store_claim_job(w->a->store, &job, err, sizeof err);
+        /* without the lease another trainer runs this database's jobs: claim none */
+        int rc = lease_held(w->a->lease) ? store_claim_job(w->a->store, &job, err, sizeof err)
+                                          : STORE_ENOTFOUND;
         if (rc && rc != STORE_ENOTFOUND) /* the database is unwell: say so, try again soon */
             log_event("error", "jobs", "cannot claim a queued job: %s",
                       err[0] ? err : store_strerror(rc));

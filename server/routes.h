@@ -13,12 +13,20 @@ enum route_auth {
     AUTH_METRICS = 3,  /* the key, unless --public-metrics */
 };
 
+/* Which --role serves a route (an --role all server serves them all). */
+enum route_served {
+    SERVED_GENERATE = 1, /* generation replicas */
+    SERVED_TRAIN = 2,    /* the trainer: the database and the writable models folder */
+    SERVED_BOTH = 3,
+};
+
 typedef struct route {
     const char *method;
     const char *pattern; /* "/jobs/{id}/cancel": {x} matches one path segment */
     route_fn fn;
     int auth;
     int while_stopping; /* still answered during a shutdown (health checks) */
+    int served;         /* enum route_served */
 } route;
 
 extern const route routes[];

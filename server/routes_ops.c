@@ -6,6 +6,7 @@
 #include "gen.h"
 #include "genreply.h"
 #include "jobs.h"
+#include "lease.h"
 #include "metrics.h"
 #include "registry.h"
 #include "score.h"
@@ -31,7 +32,8 @@ int route_readyz(request *r)
     app *a = r->app;
     int64_t counts[STORE_JOB_NSTATUS];
     char err[256] = "";
-    int db_ok = store_count_jobs(a->store, counts, err, sizeof err) == 0;
+    /* a generation replica has no database to be unwell */
+    int db_ok = !a->store || store_count_jobs(a->store, counts, err, sizeof err) == 0;
     char **names;
     int n = 0;
     int models_ok = registry_list(a->models, &names, &n) == 0;
@@ -45,7 +47,13 @@ int route_readyz(request *r)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status",
                             ready ? "ready" : (a->stopping ? "stopping" : "not ready"));
-    cJSON_AddBoolToObject(o, "database", db_ok);
+    cJSON_AddStringToObject(o, "role", server_role_name(a->cfg.role));
+    if (a->store)
+        cJSON_AddBoolToObject(o, "database", db_ok);
+    else
+        cJSON_AddNullToObject(o, "database");
+    if (a->lease) /* false: another trainer took this database's jobs over */
+        cJSON_AddBoolToObject(o, "trainer_lease", lease_held(a->lease));
     cJSON_AddBoolToObject(o, "models_dir", models_ok);
     cJSON_AddNumberToObject(o, "models", n);
     if (has_default)
@@ -103,7 +111,8 @@ int route_metrics(request *r)
     int queued = 0, running = 0;
     gen_counts(a->gen, &queued, &running);
     int64_t counts[STORE_JOB_NSTATUS] = {0};
-    store_count_jobs(a->store, counts, NULL, 0);
+    if (a->store)
+        store_count_jobs(a->store, counts, NULL, 0);
     char extra[2048];
     int len = snprintf(extra, sizeof extra,
                        "# HELP lstmgen_generations_active Streams generating now, all models.\n"

@@ -9,6 +9,7 @@
 #include "fsutil.h"
 #include "gen.h"
 #include "jobs.h"
+#include "lease.h"
 #include "log.h"
 #include "metrics.h"
 #include "mm.h"
@@ -71,6 +72,22 @@ static double now_mono(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The trainer's side: the database, the lease, and the jobs a crash left running. */
+static int open_trainer(app *a, char *err, size_t errlen)
+{
+    if (store_open(&a->store, a->cfg.db_path, err, errlen))
+        return 1;
+    if (lease_take(&a->lease, a->store, err, errlen))
+        return 1;
+    int64_t requeued = 0;
+    if (store_requeue_running(a->store, &requeued, err, errlen))
+        return 1;
+    if (requeued)
+        log_event("info", "serve", "%lld interrupted job(s) queued again to resume",
+                  (long long)requeued);
+    return 0;
+}
+
 int serve_main(int argc, char **argv)
 {
     static app a; /* lives until exit: connection threads may still hold it while stopping */
@@ -98,24 +115,19 @@ int serve_main(int argc, char **argv)
                   strerror(errno));
         return 1;
     }
-    if (store_open(&a.store, a.cfg.db_path, err, sizeof err)) {
+    /* A generation replica has no database and runs no jobs; everything else owns both, and
+     * takes the trainer lease first: only one process may run a database's jobs. */
+    if (a.cfg.role != ROLE_GENERATE && open_trainer(&a, err, sizeof err)) {
         log_event("error", "serve", "%s", err);
-        return 1;
-    }
-    int64_t requeued = 0;
-    if (store_requeue_running(a.store, &requeued, err, sizeof err)) {
-        log_event("error", "serve", "%s", err);
+        lease_drop(a.lease);
         store_close(a.store);
         return 1;
     }
-    if (requeued)
-        log_event("info", "serve", "%lld interrupted job(s) queued again to resume",
-                  (long long)requeued);
     if (metrics_new(&a.metrics) || registry_new(&a.models, a.cfg.models_dir) ||
         gen_sched_new(&a.gen, a.models,
                       &(gen_limits){a.cfg.gen_threads, a.cfg.max_batch, a.cfg.max_concurrent,
                                     a.cfg.request_timeout, 64 * 1024}) ||
-        jobs_start(&a.jobs, &a, a.cfg.job_workers)) {
+        (a.cfg.role != ROLE_GENERATE && jobs_start(&a.jobs, &a, a.cfg.job_workers))) {
         log_event("error", "serve", "out of memory");
         return 1;
     }
@@ -123,15 +135,17 @@ int serve_main(int argc, char **argv)
     if (!d) {
         jobs_stop(a.jobs);
         gen_sched_free(a.gen);
+        lease_drop(a.lease);
         store_close(a.store);
         return 1;
     }
     char def[80] = "";
     app_default_model(&a, def, sizeof def);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    log_event("info", "serve", "listening on http://%s:%u (models %s, default %s; db %s)",
+    log_event("info", "serve", "listening on http://%s:%u (models %s, default %s; %s%s%s)",
               a.cfg.host, info ? info->port : (unsigned)a.cfg.port, a.cfg.models_dir,
-              def[0] ? def : "none", a.cfg.db_path);
+              def[0] ? def : "none", a.store ? "db " : "role generate, no db",
+              a.store ? a.cfg.db_path : "", a.cfg.role == ROLE_TRAIN ? "; role train" : "");
 
     int sig = 0;
     sigwait(&stop, &sig);
@@ -161,6 +175,7 @@ int serve_main(int argc, char **argv)
     gen_sched_free(a.gen);
     registry_free(a.models);
     metrics_free(a.metrics);
+    lease_drop(a.lease); /* the next trainer may start at once */
     store_close(a.store);
     log_event("info", "serve", "stopped after %.1fs", now_mono() - t0);
     return 0;

@@ -95,6 +95,14 @@ static const char *const migrations[] = {
      * that model lacks (NULL: none, and "error"). */
     "ALTER TABLE jobs ADD COLUMN base_model TEXT;"
     "ALTER TABLE jobs ADD COLUMN unknown_chars TEXT;",
+    /* 4: the trainer lease: which process runs this database's jobs, and its last heartbeat
+     * (Unix seconds). SQLite's file locks do not hold across machines on a network volume;
+     * this row does, for as long as the heartbeats come. */
+    "CREATE TABLE trainer_lease ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  holder TEXT NOT NULL,"
+    "  heartbeat REAL NOT NULL"
+    ");",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
@@ -1339,6 +1347,74 @@ int store_requeue_job(store *s, int64_t id, char *err, size_t errlen)
                      "it", id, now);
     if (rc == 0 && changed == 0)
         rc = core_errf(err, errlen, STORE_ENOTFOUND, "job %lld is not running", (long long)id);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int take_lease_locked(store *s, const char *holder, double now, double ttl,
+                             int (*is_stale)(const char *holder), char *other, size_t n_other,
+                             double *age, char *err, size_t errlen)
+{
+    const char *what = "taking the trainer lease";
+    int rc = tx_begin(s, err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    rc = statement(s, &st, what, err, errlen,
+                   "SELECT holder, heartbeat FROM trainer_lease WHERE id = 1", "");
+    if (rc)
+        goto fail;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 0);
+        double beat = sqlite3_column_double(st, 1);
+        int mine = h && strcmp(h, holder) == 0;
+        if (!mine && now - beat < ttl && !(is_stale && h && is_stale(h))) {
+            snprintf(other, n_other, "%s", h ? h : "?");
+            *age = now - beat;
+            sqlite3_finalize(st);
+            rc = core_errf(err, errlen, STORE_ECONFLICT, "the trainer lease is held by %s",
+                           other);
+            goto fail;
+        }
+        rc = SQLITE_DONE;
+    }
+    rc = rc == SQLITE_DONE ? 0 : sql_err(s, rc, what, err, errlen);
+    sqlite3_finalize(st);
+    if (rc)
+        goto fail;
+    rc = execute(s, NULL, what, err, errlen,
+                 "INSERT INTO trainer_lease (id, holder, heartbeat) VALUES (1, ?1, ?2) "
+                 "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, "
+                 "heartbeat = excluded.heartbeat",
+                 "tr", holder, now);
+    if (rc)
+        goto fail;
+    return tx_commit(s, err, errlen);
+fail:
+    tx_rollback(s);
+    return rc;
+}
+
+int store_take_lease(store *s, const char *holder, double now, double ttl,
+                     int (*is_stale)(const char *holder), char *other, size_t n_other,
+                     double *age, char *err, size_t errlen)
+{
+    if (!s || !holder || !other || !age)
+        return core_errf(err, errlen, CORE_EINVAL, "store_take_lease: NULL argument");
+    pthread_mutex_lock(&s->mu);
+    int rc = take_lease_locked(s, holder, now, ttl, is_stale, other, n_other, age, err, errlen);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int store_drop_lease(store *s, const char *holder, char *err, size_t errlen)
+{
+    if (!s || !holder)
+        return core_errf(err, errlen, CORE_EINVAL, "store_drop_lease: NULL argument");
+    pthread_mutex_lock(&s->mu);
+    int rc = execute(s, NULL, "dropping the trainer lease", err, errlen,
+                     "DELETE FROM trainer_lease WHERE id = 1 AND holder = ?1", "t", holder);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

@@ -33,7 +33,7 @@ const char *store_strerror(int code);
 /* "ENOTFOUND" etc. for a store code; NULL for any other code (then ask core_errname). */
 const char *store_errname(int code);
 
-#define STORE_SCHEMA_VERSION 3 /* PRAGMA user_version after store_open's migrations */
+#define STORE_SCHEMA_VERSION 4 /* PRAGMA user_version after store_open's migrations */
 #define STORE_TIME_SIZE 25     /* "2026-11-27T09:41:03.123Z" plus the terminator */
 #define STORE_SHA256_SIZE 65   /* 64 lowercase hex digits plus the terminator */
 
@@ -154,6 +154,17 @@ void store_free_jobs(store_job *list, size_t n);
 int store_add_job(store *s, store_job *out, int64_t corpus_id, const char *model_name,
                   const char *hyperparameters, const char *base_model, const char *unknown_chars,
                   char *err, size_t errlen);
+
+/* The trainer lease: one process at a time runs a database's jobs. Takes it for holder (writing
+ * now, Unix seconds, as its heartbeat) when nobody holds it, when the holder's last heartbeat is
+ * ttl seconds old or more, when is_stale (may be NULL) says the holder is a process that no
+ * longer exists, or when holder has it already (a renewal). Otherwise STORE_ECONFLICT, with the
+ * holder in other and its heartbeat's age in *age. */
+int store_take_lease(store *s, const char *holder, double now, double ttl,
+                     int (*is_stale)(const char *holder), char *other, size_t n_other,
+                     double *age, char *err, size_t errlen);
+/* Gives the lease up, if holder has it (a clean shutdown: the next trainer needs no wait). */
+int store_drop_lease(store *s, const char *holder, char *err, size_t errlen);
 
 /* Reads job id into *out; STORE_ENOTFOUND when there is none. */
 int store_get_job(store *s, store_job *out, int64_t id, char *err, size_t errlen);

@@ -145,7 +145,7 @@ static void test_schema(void)
     raw_query("schema.db", "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                            "WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)",
               got, sizeof got);
-    ASSERT_EQ_STR(got, "corpora,job_epochs,jobs");
+    ASSERT_EQ_STR(got, "corpora,job_epochs,jobs,trainer_lease");
 
     /* Reopening migrates nothing and keeps the data; two handles may be open at once. */
     s = open_db("schema.db");
@@ -678,6 +678,7 @@ static void test_stalled_attempts(void)
     raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN stalled_attempts");
     raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN base_model"); /* schema 3's */
     raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN unknown_chars");
+    raw_exec("stalled.db", "DROP TABLE trainer_lease"); /* schema 4's */
     raw_exec("stalled.db", "PRAGMA user_version = 1");
     s = open_db("stalled.db");
     EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));
@@ -705,6 +706,40 @@ static void test_fine_tune_job(void)
     EXPECT_OK(store_add_job(s, &j, cid, "fresh", "{}", NULL, NULL, err, sizeof err));
     ASSERT(j.base_model == NULL && j.unknown_chars == NULL);
     store_job_deinit(&j);
+    store_close(s);
+}
+
+static int always_stale(const char *holder) { return holder != NULL; }
+
+/* One trainer per database: a fresh heartbeat keeps others out, an old one or a dead holder
+ * lets the next one in, and a clean stop gives the lease up. */
+static void test_trainer_lease(void)
+{
+    store *s = open_db("lease.db");
+    char other[160];
+    double age = -1;
+    EXPECT_OK(store_take_lease(s, "A", 1000, 15, NULL, other, sizeof other, &age, err,
+                               sizeof err));
+    EXPECT_OK(store_take_lease(s, "A", 1005, 15, NULL, other, sizeof other, &age, err,
+                               sizeof err)); /* a renewal */
+    EXPECT_ERR(store_take_lease(s, "B", 1010, 15, NULL, other, sizeof other, &age, err,
+                                sizeof err), STORE_ECONFLICT, "held by A");
+    ASSERT_EQ_STR(other, "A");
+    ASSERT(fabs(age - 5) < 1e-9);
+    /* a holder this machine knows is gone: at once */
+    EXPECT_OK(store_take_lease(s, "B", 1011, 15, always_stale, other, sizeof other, &age, err,
+                               sizeof err));
+    /* no heartbeat for ttl seconds: another machine's turn */
+    EXPECT_ERR(store_take_lease(s, "C", 1025, 15, NULL, other, sizeof other, &age, err,
+                                sizeof err), STORE_ECONFLICT, "held by B");
+    EXPECT_OK(store_take_lease(s, "C", 1026, 15, NULL, other, sizeof other, &age, err,
+                               sizeof err));
+    EXPECT_OK(store_drop_lease(s, "B", err, sizeof err)); /* not B's: nothing changes */
+    EXPECT_ERR(store_take_lease(s, "D", 1027, 15, NULL, other, sizeof other, &age, err,
+                                sizeof err), STORE_ECONFLICT, "held by C");
+    EXPECT_OK(store_drop_lease(s, "C", err, sizeof err));
+    EXPECT_OK(store_take_lease(s, "D", 1027, 15, NULL, other, sizeof other, &age, err,
+                               sizeof err));
     store_close(s);
 }
 
@@ -978,6 +1013,7 @@ int main(void)
     test_requeue_one();
     test_stalled_attempts();
     test_fine_tune_job();
+    test_trainer_lease();
     test_busy();
     check_claims(1);
     check_claims(0);

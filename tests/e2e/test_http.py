@@ -2605,6 +2605,68 @@ class T15GracefulShutdown(E2E):
         print("  SIGTERM with two generations running: both ended, exit 0 after %.2fs" % secs)
 
 
+class T16Roles(E2E):
+    def test_generate_and_train_roles(self):
+        """--role generate: generation from the shared models folder, no database, and a 421
+        naming the trainer for corpora and jobs; --role train: the reverse; a model the trainer
+        publishes reaches the replica without a restart."""
+        d = os.path.join(TMP, "roles")
+        models = os.path.join(d, "models")
+        os.makedirs(models)
+        shutil.copy(os.path.join(MODELS_DIR, "seq.safetensors"), models)
+        trainer = Server("trainer", models, os.path.join(d, "db.sqlite"),
+                         ["--role", "train"]).start()
+        # the replica's --db is a path that cannot exist: it never opens one
+        replica = Server("replica", models, os.path.join(d, "no", "such", "dir", "db.sqlite"),
+                         ["--role", "generate"]).start()
+        try:
+            ready = self.ok_json(get(replica, "/readyz"))
+            self.assertEqual((ready["role"], ready["database"]), ("generate", None))
+            self.assertFalse(os.path.exists(os.path.join(d, "no")))
+            self.ok_json(generate(replica, model="seq", seed_text="The ", length=20))
+            for method, path in (("GET", "/corpora"), ("POST", "/jobs"), ("GET", "/jobs/1"),
+                                 ("DELETE", "/models/seq")):
+                self.assertError(request(replica, method, path, {} if method == "POST" else None),
+                                 421, "wrong_role", mentions=("--role train",))
+            self.assertError(generate(trainer, model="seq", seed_text="The ", length=5), 421,
+                             "wrong_role", mentions=("--role generate",))
+            self.assertEqual(self.ok_json(get(trainer, "/readyz"))["trainer_lease"], True)
+            corpus = add_corpus(trainer, "roles", JOB_TEXT[:30000])
+            jid = self.ok_json(post(trainer, "/jobs", {"corpus_id": corpus, "model_name": "fresh",
+                                                       "hyperparameters": dict(JOB_HP, epochs=1)}),
+                               202)["id"]
+            self.assertEqual(wait_job(trainer, jid, ("succeeded", "failed"), 300)["status"],
+                             "succeeded")
+            t0 = time.monotonic()
+            wait_for("the replica to serve the published model", lambda: generate(
+                replica, model="fresh", seed_text="", length=5).status == 200, 10)
+            print("  published model served by the replica %.2fs after the job ended"
+                  % (time.monotonic() - t0))
+        finally:
+            replica.terminate()
+            trainer.terminate()
+
+    def test_one_trainer_per_database(self):
+        """A second trainer on a database whose trainer is alive refuses to start, naming it;
+        once that one stops cleanly, or dies, the next starts at once."""
+        d = os.path.join(TMP, "lease")
+        os.makedirs(d)
+        db = os.path.join(d, "db.sqlite")
+        first = Server("lease-a", MODELS_DIR, db, ["--role", "train"]).start()
+        for role in ("train", "all"):
+            p = subprocess.run([LSTMGEN, "serve", "--port", "0", "--models", MODELS_DIR,
+                                "--db", db, "--role", role], capture_output=True, timeout=60)
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 1, err)
+            self.assertIn("another trainer runs this database's jobs", err)
+            self.assertIn("pid %d" % first.proc.pid, err)
+        self.assertEqual(first.terminate()[0], 0)
+        second = Server("lease-b", MODELS_DIR, db).start()  # --role all: after a clean stop
+        second.kill9()
+        third = Server("lease-c", MODELS_DIR, db).start()   # after a crash: its pid is gone
+        self.assertEqual(third.terminate()[0], 0)
+
+
 class T99CleanExit(E2E):
     def test_main_server_exits_cleanly(self):
         rc, secs = MAIN.terminate()
