@@ -21,7 +21,7 @@ RUN apt-get update \
       libopenblas0-pthread libcjson1 libmicrohttpd12 libsqlite3-0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin lstmgen \
- && mkdir -p /data/models \
+ && mkdir -p /data/models /data/db \
  && chown -R lstmgen:lstmgen /data
 COPY --from=build /build/lstmgen /usr/local/bin/lstmgen
 # The bundled models are part of the image and read-only; trained models go to /data/models.
