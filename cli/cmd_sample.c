@@ -63,7 +63,8 @@ int cmd_sample(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *cmd = "sample";
     const char *path = NULL, *seed_file = NULL;
-    sample_request req = {.seed_text = "", .length = SAMPLE_DEFAULT_LENGTH, .temperature = 1.0, .top_p = 1.0};
+    sample_request req = {.seed_text = "", .length = SAMPLE_DEFAULT_LENGTH, .temperature = 1.0,
+                          .top_p = 1.0};
     const char **stops = NULL;
     int json = 0, have_seed = 0, bad = 0;
     int opt;

@@ -21,8 +21,8 @@
 
 /* The options that are the command line's own; the training options come from the table in
  * core/trainopts.c (--NAME for hyperparameters.NAME, '-' for '_'). */
-enum { OPT_CORPUS = 256, OPT_OUT, OPT_THREADS, OPT_RESUME, OPT_INIT, OPT_UNKNOWN, OPT_JSON, OPT_QUIET,
-       OPT_SAMPLES_EVERY, OPT_OPTIONS_JSON, OPT_HELP, OPT_TABLE = 512 };
+enum { OPT_CORPUS = 256, OPT_OUT, OPT_THREADS, OPT_RESUME, OPT_INIT, OPT_UNKNOWN, OPT_JSON,
+       OPT_QUIET, OPT_SAMPLES_EVERY, OPT_OPTIONS_JSON, OPT_HELP, OPT_TABLE = 512 };
 static const struct cli_opt {
     const char *name, *arg, *help;
     int key;

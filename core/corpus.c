@@ -46,7 +46,9 @@ typedef struct missing {
 static int by_count(const void *a, const void *b)
 {
     const missing *x = a, *y = b;
-    return x->count != y->count ? (x->count < y->count ? 1 : -1) : (x->cp > y->cp) - (x->cp < y->cp);
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1; /* most frequent first */
+    return (x->cp > y->cp) - (x->cp < y->cp);
 }
 
 /* CORE_EVOCAB with the characters of cps[0, n) outside voc, most frequent first. */

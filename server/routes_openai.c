@@ -40,8 +40,8 @@ static int openai_fields_or_reply(request *r, const cJSON *body, openai_req *q)
 {
     double presence = 0, frequency = 0;
     const char *user = NULL;
-    *q = (openai_req){.temperature = 1.0, .top_p = 1.0, .max_tokens = OPENAI_DEFAULT_MAX_TOKENS, .n = 1,
-                      .logprobs = -1};
+    *q = (openai_req){.temperature = 1.0, .top_p = 1.0, .max_tokens = OPENAI_DEFAULT_MAX_TOKENS,
+                      .n = 1, .logprobs = -1};
     if (json_string_or_reply(r, body, "model", &q->model) ||
         json_number_or_reply(r, body, "temperature", &q->temperature, 0, 1e6) ||
         json_number_or_reply(r, body, "top_p", &q->top_p, 0, 1) ||
@@ -469,8 +469,8 @@ int route_completions(request *r)
             cJSON_AddNumberToObject(ch, "index", k * g->n + i);
             if (q.logprobs >= 0 && c->started) {
                 lp_view v = view_of_choice(c, q.logprobs);
-                cJSON_AddItemToObject(ch, "logprobs", completion_logprobs(
-                                                          &v, lm->m, echo ? 0 : gen_req_seed_chars(g)));
+                size_t first = echo ? 0 : gen_req_seed_chars(g);
+                cJSON_AddItemToObject(ch, "logprobs", completion_logprobs(&v, lm->m, first));
             } else {
                 cJSON_AddNullToObject(ch, "logprobs");
             }
