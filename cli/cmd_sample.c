@@ -26,10 +26,13 @@ static const char help[] =
     "                      LSTMGEN_MODELS's directories or ./models, as lstmgen serve finds it\n"
     "  --seed-text S       text to continue (default: empty, start from the zero state)\n"
     "  --seed-file FILE    the seed text from a file ('-': standard input)\n"
-    "  --temperature T     reweights p_i^(1/T); 0 is greedy (default 1.0)\n"
+    "  --temperature T     reweights p_i^(1/T); 0 is greedy (default "
+    XSTR(SAMPLE_DEFAULT_TEMPERATURE) ")\n"
     "  --length N          characters to generate (default " XSTR(SAMPLE_DEFAULT_LENGTH) ")\n"
-    "  --top-k K           keep the K most probable characters (default 0: all)\n"
-    "  --top-p P           keep the smallest set with probability >= P, in (0, 1] (default 1)\n"
+    "  --top-k K           keep the K most probable characters, 0: all (default "
+    XSTR(SAMPLE_DEFAULT_TOP_K) ")\n"
+    "  --top-p P           keep the smallest set with probability >= P, in (0, 1] (default "
+    XSTR(SAMPLE_DEFAULT_TOP_P) ")\n"
     "  --stop S            stop when the text ends with S (repeatable); S is not printed\n"
     "  --seed N            random seed; the same model, options and seed give the same text\n"
     "                      (default: a fresh one, shown by --json)\n"
@@ -63,8 +66,9 @@ int cmd_sample(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *cmd = "sample";
     const char *path = NULL, *seed_file = NULL;
-    sample_request req = {.seed_text = "", .length = SAMPLE_DEFAULT_LENGTH, .temperature = 1.0,
-                          .top_p = 1.0};
+    sample_request req = {.seed_text = "", .length = SAMPLE_DEFAULT_LENGTH,
+                          .temperature = SAMPLE_DEFAULT_TEMPERATURE,
+                          .top_k = SAMPLE_DEFAULT_TOP_K, .top_p = SAMPLE_DEFAULT_TOP_P};
     const char **stops = NULL;
     int json = 0, have_seed = 0, bad = 0;
     int opt;

@@ -13,7 +13,11 @@
 #include <stdint.h>
 
 #define SAMPLE_MAX_STOPS 16 /* stop strings of one request (OpenAI's API allows 4) */
-#define SAMPLE_DEFAULT_LENGTH 200 /* characters, where a request or a command names none */
+/* What a request or a command that names none gets: the model's own distribution, whole. */
+#define SAMPLE_DEFAULT_LENGTH 200 /* characters */
+#define SAMPLE_DEFAULT_TEMPERATURE 1.0
+#define SAMPLE_DEFAULT_TOP_P 1.0  /* no nucleus cut */
+#define SAMPLE_DEFAULT_TOP_K 0    /* no top-k cut */
 
 // ----------------------------------------------------------------------------
 // one character

@@ -70,8 +70,8 @@ int route_generate(request *r)
     if (!body)
         return 0;
     const char *model = NULL, *seed_text = NULL, *mode = "auto";
-    double temperature = 1.0, top_p = 1.0;
-    long long length = SAMPLE_DEFAULT_LENGTH, top_k = 0;
+    double temperature = SAMPLE_DEFAULT_TEMPERATURE, top_p = SAMPLE_DEFAULT_TOP_P;
+    long long length = SAMPLE_DEFAULT_LENGTH, top_k = SAMPLE_DEFAULT_TOP_K;
     const char *stops[SAMPLE_MAX_STOPS];
     int n_stop = 0, streaming = 0, seed_given = 0, skip = 0;
     uint64_t seed = 0;

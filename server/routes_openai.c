@@ -40,7 +40,8 @@ static int openai_fields_or_reply(request *r, const cJSON *body, openai_req *q)
 {
     double presence = 0, frequency = 0;
     const char *user = NULL;
-    *q = (openai_req){.temperature = 1.0, .top_p = 1.0, .max_tokens = OPENAI_DEFAULT_MAX_TOKENS,
+    *q = (openai_req){.temperature = SAMPLE_DEFAULT_TEMPERATURE, .top_p = SAMPLE_DEFAULT_TOP_P,
+                      .top_k = SAMPLE_DEFAULT_TOP_K, .max_tokens = OPENAI_DEFAULT_MAX_TOKENS,
                       .n = 1, .logprobs = -1};
     if (json_string_or_reply(r, body, "model", &q->model) ||
         json_number_or_reply(r, body, "temperature", &q->temperature, 0, 1e6) ||

@@ -80,9 +80,9 @@ int route_props(request *r)
     cJSON_AddNumberToObject(d, "length", SAMPLE_DEFAULT_LENGTH);
     cJSON_AddNumberToObject(d, "max_tokens", OPENAI_DEFAULT_MAX_TOKENS);
     cJSON_AddNumberToObject(d, "chat_max_tokens", SAMPLE_DEFAULT_LENGTH);
-    cJSON_AddNumberToObject(d, "temperature", 1.0);
-    cJSON_AddNumberToObject(d, "top_k", 0);
-    cJSON_AddNumberToObject(d, "top_p", 1.0);
+    cJSON_AddNumberToObject(d, "temperature", SAMPLE_DEFAULT_TEMPERATURE);
+    cJSON_AddNumberToObject(d, "top_k", SAMPLE_DEFAULT_TOP_K);
+    cJSON_AddNumberToObject(d, "top_p", SAMPLE_DEFAULT_TOP_P);
     cJSON_AddStringToObject(d, "mode", sample_mode_name(SAMPLE_MODE_AUTO));
     cJSON *l = cJSON_AddObjectToObject(o, "limits");
     cJSON_AddNumberToObject(l, "max_length", c->max_length);
