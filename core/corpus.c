@@ -51,31 +51,38 @@ static int by_count(const void *a, const void *b)
     return (x->cp > y->cp) - (x->cp < y->cp);
 }
 
-/* CORE_EVOCAB with the characters of cps[0, n) outside voc, most frequent first. */
+static int by_code_point(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* CORE_EVOCAB with the characters of cps[0, n) outside voc, most frequent first. Sorted and
+ * counted in runs: a corpus can lack thousands of distinct characters (Chinese text for an
+ * English model), which a search per character would make quadratic. */
 static int name_missing(const uint32_t *cps, size_t n, const vocab *voc, char *err, size_t errlen)
 {
-    missing *m = NULL;
-    size_t n_m = 0, cap = 0, total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (vocab_index(voc, cps[i]) >= 0)
-            continue;
-        total++;
-        size_t k = 0;
-        while (k < n_m && m[k].cp != cps[i])
-            k++;
-        if (k == n_m) {
-            if (n_m == cap) {
-                missing *more = realloc(m, (cap = cap ? 2 * cap : 16) * sizeof *m);
-                if (!more) {
-                    free(m);
-                    return core_errf(err, errlen, CORE_ENOMEM, "out of memory");
-                }
-                m = more;
-            }
-            m[n_m++] = (missing){cps[i], 0};
-        }
-        m[k].count++;
+    size_t total = 0, n_m = 0, runs = 0;
+    uint32_t *out = malloc((n ? n : 1) * sizeof *out);
+    if (!out)
+        return core_errf(err, errlen, CORE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (vocab_index(voc, cps[i]) < 0)
+            out[total++] = cps[i];
+    qsort(out, total, sizeof *out, by_code_point);
+    for (size_t i = 0; i < total; i++)
+        runs += i == 0 || out[i] != out[i - 1];
+    missing *m = malloc((runs ? runs : 1) * sizeof *m);
+    if (!m) {
+        free(out);
+        return core_errf(err, errlen, CORE_ENOMEM, "out of memory");
     }
+    for (size_t i = 0; i < total; i++) {
+        if (n_m == 0 || m[n_m - 1].cp != out[i])
+            m[n_m++] = (missing){out[i], 0};
+        m[n_m - 1].count++;
+    }
+    free(out);
     qsort(m, n_m, sizeof *m, by_count);
     char list[512] = "";
     size_t used = 0;
