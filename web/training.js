@@ -226,13 +226,20 @@ export function initTraining() {
   });
 
   // ---- hyperparameters, from GET /openapi.json, once (views refresh concurrently: one promise)
-  let formBuilt = null;
+  // (kept with the key it was asked with, as loadModels does: a refusal pending under a key just
+  // replaced says nothing about the new one)
+  let formBuilt = null, formKey = "";
   function buildForm() {
-    formBuilt ??= fillForm().catch((e) => { formBuilt = null; throw e; });
+    if (!formBuilt || formKey !== api.apiKey()) {
+      const pending = fillForm().catch((e) => { if (formBuilt === pending) formBuilt = null; throw e; });
+      formBuilt = pending;
+      formKey = api.apiKey();
+    }
     return formBuilt;
   }
   async function fillForm() {
     const spec = await api.getJSON("/openapi.json");
+    if (inputs.length) return; // an earlier request, under another key, filled it first
     const properties = spec.components.schemas.Hyperparameters.properties;
     for (const [name, p] of Object.entries(properties))
       $(MAIN_FIELDS.includes(name) ? "#job-fields" : "#job-more-fields").append(hyperparameterField(name, p));

@@ -98,7 +98,8 @@ const watchdog = setTimeout(() => {
 }, TIME_LIMIT * 1000);
 
 const t0 = performance.now();
-const open = await new WebServer("open").started();
+// --max-length: a generation long enough to be stopped however fast this machine is
+const open = await new WebServer("open", ["--max-length", "100000"]).started();
 const locked = await new WebServer("locked", ["--api-key", API_KEY]).started();
 const browser = await chromium.launch({ executablePath: CHROMIUM });
 console.log(`servers on ${open.url} and ${locked.url} (--api-key); screenshots in ${SHOTS}`);
@@ -121,7 +122,7 @@ try {
   });
 
   await check("Generate streams the text in, and Stop stops it", async () => {
-    await page.fill("#gen-length", "10000");
+    await page.fill("#gen-length", "100000");
     await page.click("#gen-start");
     await page.waitForFunction(() => document.querySelector("#gen-result .gen").textContent.length > 0);
     const first = await genLength(page);
@@ -130,7 +131,7 @@ try {
     await page.click("#gen-stop");
     await page.waitForSelector("#gen-start:enabled");
     const stopped = await genLength(page);
-    assert(stopped < 10000, `the generation ran to its end (${stopped} characters) despite Stop`);
+    assert(stopped < 100000, `the generation ran to its end (${stopped} characters) despite Stop`);
     await sleep(500);
     assert(await genLength(page) === stopped, "the text still grows after Stop");
     const running = await open.api("GET", "/generations");
@@ -274,6 +275,9 @@ try {
     await p.fill("#api-key", "wrong");
     await p.press("#api-key", "Enter");
     await p.waitForFunction(() => /refused/.test(document.querySelector("#banner").textContent));
+    // a wrong key, then the right one before the refusals come back: those must not answer for it
+    await p.fill("#api-key", "wrong again");
+    await p.press("#api-key", "Enter");
     await p.fill("#api-key", API_KEY);
     await p.press("#api-key", "Enter");
     await p.waitForSelector("#banner", { state: "hidden" });
