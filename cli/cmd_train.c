@@ -46,7 +46,7 @@ static const struct cli_opt {
                              "(default: the message names them), drop, or replace=C (each "
                              "becomes C, one of its characters)",
      OPT_UNKNOWN},
-    {"json", NULL, "one JSON object per epoch on stdout, nothing else there", OPT_JSON},
+    {"json", NULL, "one JSON object per epoch on stdout, nothing else there (with a time budget, its plan as \"plan\")", OPT_JSON},
     {"quiet", NULL, "no progress bar", OPT_QUIET},
     {"samples-every", "N", "print the epoch's samples every N epochs and when the run ends "
                            "(default 5; 0: never; --json has them every epoch)",
@@ -240,6 +240,15 @@ static void on_progress(void *ctx, const train_progress *p)
     fflush(stderr);
 }
 
+/* Before training, what a time budget chose and why: on stderr, so --json's stdout stays its
+ * epochs (which carry the plan as "plan"). */
+static void on_plan(void *ctx, const train_plan *p)
+{
+    train_cli *c = ctx;
+    if (!c->quiet)
+        fprintf(stderr, "plan: %s\n", p->why);
+}
+
 static void on_epoch(void *ctx, const train_epoch_report *r)
 {
     train_cli *c = ctx;
@@ -262,6 +271,9 @@ static void on_epoch(void *ctx, const train_epoch_report *r)
         cJSON_AddNumberToObject(o, "eta", r->eta);
         cJSON_AddNumberToObject(o, "chars_per_sec", r->chars_per_sec);
         cJSON_AddNumberToObject(o, "seqs_per_sec", r->seqs_per_sec);
+        cJSON *plan = r->plan_json ? cJSON_Parse(r->plan_json) : NULL;
+        if (plan)
+            cJSON_AddItemToObject(o, "plan", plan);
         if (r->n_samples) {
             cJSON_AddStringToObject(o, "sample_seed", r->sample_seed);
             cJSON *s = cJSON_AddObjectToObject(o, "samples");
@@ -478,6 +490,7 @@ int cmd_train(int argc, char **argv)
     c.tty = isatty(STDERR_FILENO);
     o.on_progress = on_progress;
     o.on_epoch = on_epoch;
+    o.on_plan = on_plan;
     o.ctx = &c;
     o.cancel = &cancel_flag;
     signal(SIGINT, on_signal);

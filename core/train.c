@@ -1,6 +1,7 @@
 /* train: batching, the optimisation loop, validation, epoch samples and checkpoints. */
 #include "train.h"
 
+#include "budget.h"
 #include "checkpoint.h"
 #include "corpus.h"
 #include "err.h"
@@ -103,6 +104,11 @@ typedef struct trainer {
     double loss_rows;
     double best_val;
     char *history;        /* JSON array text of finished epochs */
+    /* a time budget's schedule: the optimizer step it ends at (re-estimated as the run goes) */
+    long long plan_steps;
+    train_plan plan;      /* made by this run (not a resumed one's): planned is 1 */
+    int planned;
+    char plan_json[1024]; /* budget_plan_json, or "" without a budget */
 } trainer;
 
 static size_t count_windows(size_t n, int maxlen, int step)
@@ -302,6 +308,11 @@ static int write_meta(trainer *t, double train_loss, double val_loss, int epoch,
     rc |= set_meta_num(m, "epochs", epoch, "%.0f"); /* whole epochs completed */
     rc |= set_meta_num(m, "epochs_target", o->epochs, "%.0f"); /* what the run was asked for */
     rc |= set_meta_num(m, "max_seconds", o->max_seconds, "%.9g");
+    rc |= model_meta_set(m, "lr_schedule", o->budget_schedule ? "budget" : "epoch");
+    if (o->budget_schedule)
+        rc |= set_meta_num(m, "lr_plan_steps", (double)t->plan_steps, "%.0f");
+    if (t->plan_json[0]) /* what the time budget chose, and why */
+        rc |= model_meta_set(m, "plan", t->plan_json);
     if (o->corpus_path)
         rc |= model_meta_set(m, "corpus_path", o->corpus_path);
     rc |= set_meta_num(m, "train_loss", train_loss, "%.9g");
@@ -401,6 +412,9 @@ static int load_resume(trainer *t, ckpt_tensor **xs, int *nxs, char *err, size_t
     t->loss_sum = (s = model_meta_get(t->m, "optim.loss_sum")) ? strtod(s, NULL) : 0;
     t->loss_rows = (s = model_meta_get(t->m, "optim.loss_rows")) ? strtod(s, NULL) : 0;
     t->best_val = (s = model_meta_get(t->m, "optim.best_val")) ? strtod(s, NULL) : NAN;
+    t->plan_steps = (s = model_meta_get(t->m, "lr_plan_steps")) ? atoll(s) : 0;
+    if ((s = model_meta_get(t->m, "plan")))
+        snprintf(t->plan_json, sizeof t->plan_json, "%s", s);
     if ((s = model_meta_get(t->m, "history")) && !(t->history = strdup(s))) {
         rc = CORE_ENOMEM;
         goto done;
@@ -527,6 +541,9 @@ static int resume_options(train_options *o, const model *m, char *err, size_t er
     o->seed = strtoull(model_meta_get(m, "seed"), NULL, 10);
     o->optimizer = optim_parse(model_meta_get(m, "optimizer"));
     o->cfg = m->cfg;
+    const char *schedule = model_meta_get(m, "lr_schedule");
+    o->budget_schedule = schedule && strcmp(schedule, "budget") == 0;
+    o->auto_size = 0; /* the model exists */
     if (o->epochs == 0) { /* not given: the target the run started with (20 before it was kept) */
         const char *target = model_meta_get(m, "epochs_target");
         o->epochs = target ? atoi(target) : 20;
@@ -608,6 +625,20 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
         snprintf(t->parent, sizeof t->parent, "%s", parent ? parent : "");
         snprintf(t->parent_sha256, sizeof t->parent_sha256, "%s", psha ? psha : "");
     }
+    /* Threads default to one per core: the shards are independent, so they scale. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->threads > 0 ? o->threads : (int)(cores > 0 ? cores : 1);
+    if (o->max_seconds > 0 && !o->resume && t->c.n > 2) {
+        rc = budget_plan(&t->plan, &t->opts, &t->c, threads, err, errlen);
+        if (rc)
+            goto fail;
+        o = &t->opts;
+        if (t->plan.chose_size)
+            t->cfg = o->cfg;
+        t->planned = 1;
+        t->plan_steps = t->plan.steps;
+        budget_plan_json(t->plan_json, sizeof t->plan_json, &t->plan);
+    }
     if (o->resume) {
         const char *sha = model_meta_get(t->m, "corpus_sha256");
         if (sha && strcmp(sha, t->c.sha256) != 0) {
@@ -678,9 +709,6 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
     }
     if (optim_init(&t->opt, kind, t->m->n_params))
         goto nomem;
-    /* Threads default to one per core: the shards are independent, so they scale. */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = o->threads > 0 ? o->threads : (int)(cores > 0 ? cores : 1);
     rc = dpnet_init(&t->dp, threads, t->m->V, cfg->H, cfg->L, t->B, t->T,
                     cfg->regime == REGIME_SEQUENCE, cfg->dropout, t->m->n_params);
     if (rc)
@@ -729,9 +757,17 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
     int stopped = 0;
     double train_loss = NAN, val_loss = NAN;
     train_result out = {.best_val_loss = t.best_val, .val_loss = NAN};
+    if (t.planned && o->on_plan)
+        o->on_plan(o->ctx, &t.plan);
+    /* A budget's schedule ends where the budget does: as the run measures its own speed (with
+     * validation, samples and checkpoints), it re-estimates the step the deadline falls on. */
+    int budget = o->budget_schedule && o->max_seconds > 0;
+    double replan_every = fmax(1.0, o->max_seconds / 25), last_plan = 0;
+    long long start_steps = t.opt.steps;
 
     for (; t.epoch < epochs && !stopped; t.epoch++) {
-        float lr = o->lr * powf(o->lr_decay, (float)t.epoch);
+        float lr = o->budget_schedule ? budget_lr(o->lr, t.opt.steps, t.plan_steps)
+                                      : o->lr * powf(o->lr_decay, (float)t.epoch);
         if (cfg->regime == REGIME_WINDOW)
             shuffle_epoch(&t);
         if (t.batch == 0) {
@@ -761,6 +797,8 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
                                t.epoch + 1, t.batch + 1, loss, norm);
                 goto done;
             }
+            if (o->budget_schedule)
+                lr = budget_lr(o->lr, t.opt.steps, t.plan_steps);
             optim_step(&t.opt, t.m->params, t.grads, lr);
             if (cfg->regime == REGIME_SEQUENCE)
                 dpnet_carry_state(&t.dp);
@@ -773,6 +811,12 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
             double now = now_seconds();
             long long done_batches = (long long)t.epoch * t.batches + t.batch + 1;
             double elapsed = now - start;
+            if (budget && elapsed - last_plan >= replan_every && t.opt.steps > start_steps) {
+                last_plan = elapsed;
+                double steps_per_sec = (double)(t.opt.steps - start_steps) / elapsed;
+                double left = o->max_seconds * BUDGET_TRAIN_SHARE - elapsed;
+                t.plan_steps = t.opt.steps + (long long)(steps_per_sec * fmax(left, 0));
+            }
             double rate = elapsed > 0 ? (done_batches - start_batches) / elapsed : 0;
             if (o->on_progress && (now - last_progress > 0.25 || t.batch + 1 == t.batches)) {
                 last_progress = now;
@@ -801,12 +845,14 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
         snapshot_carry(&t);
         train_loss = t.loss_rows > 0 ? t.loss_sum / t.loss_rows : NAN;
         val_loss = has_val && !cancelled ? validate(&t) : NAN;
-        /* Only whole epochs compete for the best model: a run that never stopped would not have
-         * evaluated this mid-epoch one, and a resumed run must continue exactly as such a run.
-         * Until an epoch has finished, a stop still leaves its model in out, provisionally. */
+        /* Only whole epochs compete for the best model after a cancel: a run that never stopped
+         * would not have evaluated this mid-epoch one, and a resumed run must continue exactly
+         * as such a run. Until an epoch has finished, a stop still leaves its model in out,
+         * provisionally. The end of a time budget is the run's end, not an interruption: its
+         * model competes (with a budget's schedule it has the lowest learning rate yet). */
         int best = has_val && (isnan(t.best_val) || val_loss < t.best_val) &&
-                   (!partial || isnan(t.best_val));
-        if (best && !partial)
+                   (!partial || isnan(t.best_val) || stopped == 1);
+        if (best && (!partial || stopped == 1))
             t.best_val = val_loss;
         if (!partial) {
             rc = append_history(&t, train_loss, val_loss);
@@ -834,6 +880,7 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
         r.chars_per_sec = secs > 0 ? epoch_chars / secs : 0;
         double per_seq = cfg->regime == REGIME_WINDOW ? cfg->maxlen : 1;
         r.seqs_per_sec = secs > 0 ? epoch_chars / per_seq / secs : 0;
+        r.plan_json = t.plan_json[0] ? t.plan_json : NULL;
         char *texts[TRAIN_N_TEMPS] = {0}, *seed_text = NULL;
         if (!cancelled)
             make_samples(&t, &r, texts, &seed_text);

@@ -36,10 +36,25 @@ typedef struct train_epoch_report {
     const char *samples[TRAIN_N_TEMPS];
     double temps[TRAIN_N_TEMPS];
     int n_samples;
+    const char *plan_json;      /* with a time budget, the plan (budget_plan_json), else NULL */
 } train_epoch_report;
+
+/* What a time budget trains (budget.h): the size and schedule train_run chose, and why. */
+typedef struct train_plan {
+    int chose_size;           /* layers, hidden, batch, seq_len, dropout were chosen, not given */
+    model_config cfg;
+    int batch;
+    float lr;                 /* the peak of the schedule */
+    double chars_per_sec;     /* measured for cfg on this machine before training */
+    double budget_chars;      /* characters the budget should train on at that rate */
+    double passes;            /* budget_chars over the training text's length */
+    long long steps;          /* optimizer steps the schedule first planned for */
+    char why[512];            /* one or two sentences, for people */
+} train_plan;
 
 typedef void (*train_progress_fn)(void *ctx, const train_progress *p);
 typedef void (*train_epoch_fn)(void *ctx, const train_epoch_report *r);
+typedef void (*train_plan_fn)(void *ctx, const train_plan *p);
 
 typedef struct train_options {
     model_config cfg;
@@ -54,6 +69,12 @@ typedef struct train_options {
     uint64_t seed;
     int threads;              /* OpenBLAS threads; 0 leaves the current setting */
     double max_seconds;       /* stop cleanly after this long; 0 = no limit */
+    /* With max_seconds (budget.h; train_opts_build sets these from what was given): */
+    int auto_size;            /* choose layers and hidden, and batch, seq_len, dropout unless
+                                 given_mask has them, from the corpus and measured speed */
+    int budget_schedule;      /* the learning rate warms up, then decays to the deadline
+                                 (instead of lr_decay per epoch) */
+    uint32_t given_mask;      /* bit id (enum train_opt_id) set: the user gave that option */
     int sample_chars;         /* characters per temperature in the epoch samples; 0 = none */
     const char *out;          /* checkpoint path */
     const char *resume;       /* a latest-state checkpoint to continue from, or NULL */
@@ -67,6 +88,7 @@ typedef struct train_options {
                                  may be NULL */
     train_progress_fn on_progress; /* may be NULL; called a few times a second */
     train_epoch_fn on_epoch;  /* may be NULL */
+    train_plan_fn on_plan;    /* may be NULL; called once, before training, with a budget */
     void *ctx;
     const volatile int *cancel; /* may be NULL; nonzero stops like the time budget */
 } train_options;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(TOPT_COUNT <= 32, "train_options.given_mask holds one bit per option");
+
 const train_opt train_opts[TOPT_COUNT] = {
     [TOPT_REGIME] = {"regime", TOPT_CHOICE, 0, 1, model_regime_names,
                      "window: the book's recipe, windows of maxlen characters every step, loss "
@@ -61,7 +63,11 @@ const train_opt train_opts[TOPT_COUNT] = {
                    "threads give a bit-identical checkpoint"},
     [TOPT_MAX_SECONDS] = {"max_seconds", TOPT_NUM, 0, 1e9, NULL,
                           "stop cleanly after this many seconds, keeping what was learned "
-                          "(0: no limit)"},
+                          "(0: no limit). The main knob: without layers or hidden, the size "
+                          "(and batch, seq_len, dropout unless given) is chosen for the budget "
+                          "from the text's length and the speed measured on this machine, in "
+                          "the sequence regime unless regime is given; without epochs or "
+                          "lr_decay, the rate warms up, then decays to the deadline"},
     [TOPT_SAMPLE_CHARS] = {"sample_chars", TOPT_INT, 0, 100000, NULL,
                            "characters per temperature in each epoch's samples (0: none)"},
 };
@@ -203,11 +209,21 @@ int train_opts_build(train_options *o, const int *given, const double *value, co
             return rc;
         }
     }
+    /* A time budget without a size: train_run chooses it (budget.h), in the sequence regime
+     * unless another was given (it learns from every character, so it learns fastest). */
+    int budget = given[TOPT_MAX_SECONDS] && value[TOPT_MAX_SECONDS] > 0;
+    int auto_size = budget && !given[TOPT_LAYERS] && !given[TOPT_HIDDEN];
     /* the regime decides the other defaults, so it comes first */
-    train_options_regime_defaults(o, given[TOPT_REGIME] ? (int)value[TOPT_REGIME] : REGIME_WINDOW);
+    train_options_regime_defaults(o, given[TOPT_REGIME] ? (int)value[TOPT_REGIME]
+                                     : auto_size        ? REGIME_SEQUENCE
+                                                        : REGIME_WINDOW);
     for (int id = 0; id < TOPT_COUNT; id++)
-        if (given[id])
+        if (given[id]) {
             set(o, id, value[id]);
+            o->given_mask |= 1u << id;
+        }
+    o->auto_size = auto_size;
+    o->budget_schedule = budget && !given[TOPT_EPOCHS] && !given[TOPT_LR_DECAY];
     /* the rules between options, for the ones left unset */
     if (given[TOPT_OPTIMIZER] && !given[TOPT_LR])
         o->lr = o->optimizer == OPTIM_ADAM ? 0.002f : 0.01f;

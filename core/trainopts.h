@@ -53,7 +53,10 @@ int train_opt_check(int id, double v, char *err, size_t errlen);
  * then the rules between options that were not given:
  *  - another optimizer's learning rate is that optimizer's default (RMSprop 0.01, Adam 0.002);
  *  - one layer has no dropout (dropout acts between layers);
- *  - a time budget without epochs trains until it runs out.
+ *  - a time budget without epochs trains until it runs out;
+ *  - a time budget without layers or hidden lets train_run choose the size (auto_size, in the
+ *    sequence regime unless one was given), and without epochs or lr_decay it schedules the
+ *    rate to end at the deadline (budget_schedule); given_mask records what was given.
  * out, resume, threads, callbacks and cancel are left as train_options_default sets them. */
 int train_opts_build(train_options *o, const int *given, const double *value, const char **field,
                      char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* jobs: the worker thread and the publication of finished models. */
 #include "jobs.h"
 
+#include "budget.h"
 #include "checkpoint.h"
 #include "corpus.h"
 #include "err.h"
@@ -97,6 +98,16 @@ static void on_progress(void *ctx, const train_progress *p)
     }
     if (!lease_held(w->a->lease)) /* another trainer has the database: stop as on a shutdown */
         slot->cancel = 1;
+}
+
+static void on_plan(void *ctx, const train_plan *p)
+{
+    job_run *jr = ctx;
+    char json[1024], err[256] = "";
+    budget_plan_json(json, sizeof json, p);
+    /* advisory like progress: the checkpoint records the plan too */
+    checked(store_set_plan(jr->slot->w->a->store, jr->id, json, err, sizeof err), jr->id,
+            "record its plan", err);
 }
 
 static void on_epoch(void *ctx, const train_epoch_report *r)
@@ -227,6 +238,7 @@ static void run_job(job_slot *slot, store_job *job)
     job_run jr = {slot, job->id};
     o.on_progress = on_progress;
     o.on_epoch = on_epoch;
+    o.on_plan = on_plan;
     o.ctx = &jr;
     o.cancel = &slot->cancel;
     /* informational (GET /jobs/{id}); the resume finds the file by its path, not by this */

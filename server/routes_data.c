@@ -246,6 +246,9 @@ static cJSON *job_json(const store_job *j)
     add_text_or_null(o, "base_model", j->base_model);
     add_text_or_null(o, "unknown_chars", j->base_model && !j->unknown_chars ? "error"
                                                                              : j->unknown_chars);
+    /* what a time budget chose (core/budget.h), once the job has started; else null */
+    cJSON *plan = j->plan ? cJSON_Parse(j->plan) : NULL;
+    cJSON_AddItemToObject(o, "plan", plan ? plan : cJSON_CreateNull());
     cJSON_AddStringToObject(o, "status", store_job_status_name(j->status));
     if (j->error)
         cJSON_AddStringToObject(o, "error", j->error);

@@ -103,6 +103,8 @@ static const char *const migrations[] = {
     "  holder TEXT NOT NULL,"
     "  heartbeat REAL NOT NULL"
     ");",
+    /* 5: what a time budget chose for the job (the plan's JSON, core/budget.h), or NULL. */
+    "ALTER TABLE jobs ADD COLUMN plan TEXT;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION must count the migrations");
@@ -114,7 +116,7 @@ _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
     "id, corpus_id, model_name, hyperparameters, status, error, cancel_requested, epoch, "    \
     "epochs, step, steps, fraction, chars_per_sec, eta_seconds, train_loss, created_at, "     \
     "started_at, finished_at, updated_at, checkpoint_path, attempts, stalled_attempts, "        \
-    "base_model, unknown_chars"
+    "base_model, unknown_chars, plan"
 
 #define EPOCH_COLUMNS "job_id, epoch, train_loss, val_loss, seconds, samples"
 
@@ -463,7 +465,8 @@ static int job_row(sqlite3_stmt *st, void *dst, char *err, size_t errlen)
     j.corpus_id = sqlite3_column_int64(st, 1); /* NULL reads as 0 */
     if (col_str(st, 2, &j.model_name) || col_str(st, 3, &j.hyperparameters) ||
         col_str(st, 5, &j.error) || col_str(st, 19, &j.checkpoint_path) ||
-        col_str(st, 22, &j.base_model) || col_str(st, 23, &j.unknown_chars)) {
+        col_str(st, 22, &j.base_model) || col_str(st, 23, &j.unknown_chars) ||
+        col_str(st, 24, &j.plan)) {
         store_job_deinit(&j);
         return oom(err, errlen, "reading a job");
     }
@@ -977,8 +980,9 @@ void store_job_deinit(store_job *j)
     free(j->checkpoint_path);
     free(j->base_model);
     free(j->unknown_chars);
+    free(j->plan);
     j->model_name = j->hyperparameters = j->error = j->checkpoint_path = NULL;
-    j->base_model = j->unknown_chars = NULL;
+    j->base_model = j->unknown_chars = j->plan = NULL;
 }
 
 void store_free_jobs(store_job *list, size_t n)
@@ -1226,6 +1230,20 @@ int store_update_progress(store *s, int64_t id, const store_progress *p, char *e
                      "updated_at = ?10 WHERE id = ?1 AND status = 'running'",
                      "iiiiirrrrt", id, p->epoch, p->epochs, p->step, p->steps, p->fraction,
                      p->chars_per_sec, p->eta_seconds, p->train_loss, now);
+    rc = updated_running(s, rc, changed, id, err, errlen);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int store_set_plan(store *s, int64_t id, const char *plan, char *err, size_t errlen)
+{
+    if (!s || !plan)
+        return core_errf(err, errlen, CORE_EINVAL, "store_set_plan: NULL argument");
+    int64_t changed = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = execute(s, &changed, "recording a job's plan", err, errlen,
+                     "UPDATE jobs SET plan = ?2 WHERE id = ?1 AND status = 'running'", "it", id,
+                     plan);
     rc = updated_running(s, rc, changed, id, err, errlen);
     pthread_mutex_unlock(&s->mu);
     return rc;

@@ -33,7 +33,7 @@ const char *store_strerror(int code);
 /* "ENOTFOUND" etc. for a store code; NULL for any other code (then ask core_errname). */
 const char *store_errname(int code);
 
-#define STORE_SCHEMA_VERSION 4 /* PRAGMA user_version after store_open's migrations */
+#define STORE_SCHEMA_VERSION 5 /* PRAGMA user_version after store_open's migrations */
 #define STORE_TIME_SIZE 25     /* "2026-11-27T09:41:03.123Z" plus the terminator */
 #define STORE_SHA256_SIZE 65   /* 64 lowercase hex digits plus the terminator */
 
@@ -140,6 +140,7 @@ typedef struct store_job {
     int64_t stalled_attempts;  /* claims since it last completed a new epoch (store_add_epoch) */
     char *base_model;          /* owned; fine-tuning: the model it starts from, else NULL */
     char *unknown_chars;       /* owned; with base_model: "error", "drop" or "replace=C"; NULL */
+    char *plan;                /* owned; JSON: what a time budget chose (core/budget.h); NULL */
 } store_job;
 
 /* Frees j's strings (j itself is the caller's); safe on a zeroed struct. */
@@ -192,6 +193,10 @@ int store_claim_job(store *s, store_job *out, char *err, size_t errlen);
  * such job, STORE_ECONFLICT when it is not running. */
 int store_update_progress(store *s, int64_t id, const store_progress *p, char *err,
                           size_t errlen);
+
+/* Records what a time budget chose for running job id (the plan's JSON text), as
+ * store_update_progress. */
+int store_set_plan(store *s, int64_t id, const char *plan, char *err, size_t errlen);
 
 /* Sets (or with path NULL clears) job id's working checkpoint path, whatever its status.
  * STORE_ENOTFOUND when there is no such job. */

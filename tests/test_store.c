@@ -368,6 +368,14 @@ static void test_job_lifecycle(void)
     store_progress p = {.epoch = 1, .epochs = 2, .step = 30, .steps = 100, .fraction = 0.15,
                         .chars_per_sec = 12345.5, .eta_seconds = 42, .train_loss = NAN};
     EXPECT_OK(store_update_progress(s, id, &p, err, sizeof err));
+    /* a time budget's plan: none until the trainer records it */
+    EXPECT_OK(store_get_job(s, &j, id, err, sizeof err));
+    ASSERT(j.plan == NULL);
+    store_job_deinit(&j);
+    EXPECT_OK(store_set_plan(s, id, "{\"layers\":1}", err, sizeof err));
+    EXPECT_OK(store_get_job(s, &j, id, err, sizeof err));
+    ASSERT_EQ_STR(j.plan, "{\"layers\":1}");
+    store_job_deinit(&j);
     p.step = 31;
     p.train_loss = 2.25;
     EXPECT_OK(store_update_progress(s, id, &p, err, sizeof err));
@@ -418,6 +426,7 @@ static void test_job_lifecycle(void)
     EXPECT_ERR(store_finish_job(s, id, STORE_JOB_FAILED, "x", err, sizeof err), STORE_ECONFLICT,
                "succeeded, not running");
     EXPECT_ERR(store_update_progress(s, id, &p, err, sizeof err), STORE_ECONFLICT, "not running");
+    EXPECT_ERR(store_set_plan(s, id, "{}", err, sizeof err), STORE_ECONFLICT, "not running");
     EXPECT_ERR(store_cancel_job(s, NULL, id, err, sizeof err), STORE_ECONFLICT, "succeeded");
 
     /* A failed job keeps its error text. */
@@ -679,6 +688,7 @@ static void test_stalled_attempts(void)
     raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN base_model"); /* schema 3's */
     raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN unknown_chars");
     raw_exec("stalled.db", "DROP TABLE trainer_lease"); /* schema 4's */
+    raw_exec("stalled.db", "ALTER TABLE jobs DROP COLUMN plan"); /* schema 5's */
     raw_exec("stalled.db", "PRAGMA user_version = 1");
     s = open_db("stalled.db");
     EXPECT_OK(store_get_job(s, &j, a, err, sizeof err));

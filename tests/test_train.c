@@ -5,14 +5,17 @@
  * divergence leaves earlier files intact, and bad input or options fail with the right code. */
 #include "test.h"
 
+#include "budget.h"
 #include "checkpoint.h"
 #include "corpus.h"
 #include "err.h"
+#include "json.h"
 #include "model.h"
 #include "optim.h"
 #include "sample.h"
 #include "sha256.h"
 #include "train.h"
+#include "trainopts.h"
 #include "utf8.h"
 #include "vocab.h"
 
@@ -248,6 +251,9 @@ typedef struct recorder {
     int n;
     double train[MAX_EPOCHS], val[MAX_EPOCHS];
     int epoch[MAX_EPOCHS], partial[MAX_EPOCHS], best[MAX_EPOCHS];
+    double lr[MAX_EPOCHS];
+    train_plan plan; /* a time budget's, when on_plan was called */
+    int planned;
     char *samples[TRAIN_N_TEMPS]; /* copies from the last report */
     int progress_calls;
     int cancel_at_first_progress; /* stops after the first batch the run trains */
@@ -273,6 +279,7 @@ static void rec_epoch(void *ctx, const train_epoch_report *e)
     r->val[r->n] = e->val_loss;
     r->partial[r->n] = e->partial;
     r->best[r->n] = e->best;
+    r->lr[r->n] = e->lr;
     r->n++;
     for (int k = 0; k < TRAIN_N_TEMPS; k++) {
         free(r->samples[k]);
@@ -280,6 +287,13 @@ static void rec_epoch(void *ctx, const train_epoch_report *e)
     }
     if (r->cancel_after_epoch && e->epoch == r->cancel_after_epoch && !e->partial)
         r->cancel = 1;
+}
+
+static void rec_plan(void *ctx, const train_plan *p)
+{
+    recorder *r = ctx;
+    r->plan = *p;
+    r->planned++;
 }
 
 static void rec_deinit(recorder *r)
@@ -293,6 +307,7 @@ static void attach(train_options *o, recorder *r)
 {
     o->on_progress = rec_progress;
     o->on_epoch = rec_epoch;
+    o->on_plan = rec_plan;
     o->ctx = r;
     o->cancel = &r->cancel;
 }
@@ -1004,6 +1019,94 @@ static void test_fine_tune(void)
     clean_tmpdir();
 }
 
+// ----------------------------------------------------------------------------
+// a time budget
+
+static void test_budget(void)
+{
+    printf("budget\n");
+    /* the schedule: a warm-up to lr (a fiftieth of the plan), a cosine to the floor at the
+     * plan's end, the floor after it */
+    ASSERT(budget_lr(1, 0, 1000) < budget_lr(1, 10, 1000));
+    ASSERT_NEAR(budget_lr(1, 19, 1000), 1.0, 1e-6);
+    ASSERT_NEAR(budget_lr(1, 20 + 490, 1000), BUDGET_LR_FLOOR + (1 - BUDGET_LR_FLOOR) / 2, 1e-6);
+    ASSERT_NEAR(budget_lr(1, 1000, 1000), BUDGET_LR_FLOOR, 1e-6);
+    ASSERT_NEAR(budget_lr(1, 5000, 1000), BUDGET_LR_FLOOR, 1e-6);
+    for (long long k = 21; k <= 1000; k++)
+        ASSERT(budget_lr(1, k, 1000) <= budget_lr(1, k - 1, 1000));
+
+    /* options: a budget alone chooses the size, in the sequence regime; a given size keeps it
+     * (and the book's regime), given epochs keep the per-epoch schedule */
+    int given[TOPT_COUNT] = {0};
+    double value[TOPT_COUNT] = {0};
+    train_options o;
+    given[TOPT_MAX_SECONDS] = 1, value[TOPT_MAX_SECONDS] = 3;
+    ASSERT_EQ_INT(train_opts_build(&o, given, value, NULL, NULL, 0), 0);
+    ASSERT(o.auto_size && o.budget_schedule && o.cfg.regime == REGIME_SEQUENCE);
+    given[TOPT_HIDDEN] = 1, value[TOPT_HIDDEN] = 32;
+    ASSERT_EQ_INT(train_opts_build(&o, given, value, NULL, NULL, 0), 0);
+    ASSERT(!o.auto_size && o.budget_schedule && o.cfg.regime == REGIME_WINDOW && o.cfg.H == 32);
+    given[TOPT_EPOCHS] = 1, value[TOPT_EPOCHS] = 5;
+    ASSERT_EQ_INT(train_opts_build(&o, given, value, NULL, NULL, 0), 0);
+    ASSERT(!o.budget_schedule && o.epochs == 5);
+
+    /* a run of 3 s: it chooses a size, keeps the seq_len given, decays the rate, stops in time,
+     * and its checkpoint says what it chose */
+    size_t len;
+    char *text = gen_english(51, 100000, &len);
+    memset(given, 0, sizeof given);
+    given[TOPT_MAX_SECONDS] = 1, value[TOPT_MAX_SECONDS] = 3;
+    given[TOPT_SEQ_LEN] = 1, value[TOPT_SEQ_LEN] = 32;
+    given[TOPT_SAMPLE_CHARS] = 1, value[TOPT_SAMPLE_CHARS] = 0;
+    ASSERT_EQ_INT(train_opts_build(&o, given, value, NULL, NULL, 0), 0);
+    o.out = tmp_path("budget.safetensors");
+    o.threads = 1;
+    recorder r = {0};
+    attach(&o, &r);
+    double t0 = now_seconds();
+    train_result res = train_ok(&o, text, len);
+    double took = now_seconds() - t0;
+    ASSERT_EQ_INT(r.planned, 1);
+    const train_plan plan = r.plan;
+    printf("  plan: %s\n  ran %.1f s, %d epochs, best val %.3f\n", plan.why, took,
+           res.epochs_done, res.best_val_loss);
+    ASSERT(plan.chose_size && plan.cfg.seq_len == 32 && plan.chars_per_sec > 0 && plan.steps > 0);
+    ASSERT_EQ_INT(res.stopped, 1);
+    ASSERT(took < 3 + 1.5);
+    model *m = load_ok(o.out, NULL, NULL);
+    ASSERT_EQ_INT(m->cfg.L, plan.cfg.L);
+    ASSERT_EQ_INT(m->cfg.H, plan.cfg.H);
+    ASSERT_EQ_INT(m->cfg.seq_len, 32);
+    double params = (double)model_param_count(m->V, m->cfg.H, m->cfg.L) - 4.0 * m->cfg.H * m->V;
+    ASSERT(plan.budget_chars >= BUDGET_CHARS_PER_PARAM * params ||
+           (m->cfg.L == 1 && m->cfg.H == 64)); /* the smallest size, when none fits */
+    ASSERT_EQ_STR(model_meta_get(m, "lr_schedule"), "budget");
+    const char *meta_plan = model_meta_get(m, "plan");
+    ASSERT(meta_plan != NULL);
+    json_value *j = NULL;
+    ASSERT_EQ_INT(json_parse(&j, meta_plan, strlen(meta_plan), NULL, NULL, 0), 0);
+    ASSERT_EQ_INT(j->type, JSON_OBJECT);
+    char want[64];
+    snprintf(want, sizeof want, "\"hidden\":%d", m->cfg.H);
+    ASSERT_CONTAINS(meta_plan, want);
+    ASSERT_CONTAINS(meta_plan, "\"why\":\"3 s at ");
+    json_free(j);
+    model_free(m);
+
+    /* the rate fell from the plan's peak to near the floor by the deadline */
+    ASSERT(r.n >= 2);
+    double peak = 0;
+    for (int e = 0; e < r.n; e++)
+        peak = fmax(peak, r.lr[e]);
+    printf("  the rate at each epoch's end: peak %.5f, last %.5f (lr %.5f)\n", peak,
+           r.lr[r.n - 1], plan.lr);
+    ASSERT(peak <= plan.lr * 1.0001);
+    ASSERT(r.lr[r.n - 1] < plan.lr * 0.35);
+    rec_deinit(&r);
+    free(text);
+    clean_tmpdir();
+}
+
 int main(void)
 {
     /* pins created_at, so identical runs give identical files */
@@ -1018,6 +1121,7 @@ int main(void)
     test_bad_input();
     test_chinese();
     test_fine_tune();
+    test_budget();
     ASSERT_EQ_INT(rmdir(tmpdir), 0);
     printf("test_train: ok (%.1fs)\n", now_seconds() - t0);
     return 0;

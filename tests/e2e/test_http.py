@@ -1650,6 +1650,26 @@ class T08Jobs(E2E):
         self.assertError(post(MAIN, "/jobs/99999999/cancel"), 404, "job_not_found")
         self.assertError(get(MAIN, "/jobs?status=bogus"), 400, param="status")
 
+    def test_time_budget_chooses_the_size(self):
+        # only a budget: the job measures, chooses a size, says so, and ends on time
+        hp = {"max_seconds": 3, "seq_len": 32, "sample_chars": 0, "val_fraction": 0.1}
+        job = self.ok_json(post(MAIN, "/jobs", {"corpus_id": self.corpus, "model_name": "tbudget",
+                                                "hyperparameters": hp}), 202)
+        done = wait_job(MAIN, job["id"], ("succeeded", "failed", "cancelled"), 120)
+        self.assertEqual(done["status"], "succeeded", done)
+        plan = done["plan"]
+        self.assertIsInstance(plan, dict, done)
+        self.assertIs(plan["chose_size"], True)
+        self.assertEqual((plan["regime"], plan["seq_len"]), ("sequence", 32))  # given: kept
+        for k in ("layers", "hidden", "batch", "steps"):
+            self.assertIsInstance(plan[k], int, k)
+            self.assertGreater(plan[k], 0, k)
+        self.assertGreater(plan["chars_per_sec"], 0)
+        self.assertIn("characters/s measured here", plan["why"])
+        self.assertEqual(done["hyperparameters"], hp)  # as sent; the plan says what filled in
+        model = self.ok_json(get(MAIN, "/models/tbudget"), 200)
+        self.assertEqual((model["layers"], model["hidden"]), (plan["layers"], plan["hidden"]))
+
     def test_lifecycle_with_events(self):
         hp = dict(JOB_HP, epochs=3)
         r = post(MAIN, "/jobs", {"corpus_id": self.corpus, "model_name": "tjob",
@@ -1692,6 +1712,7 @@ class T08Jobs(E2E):
         for k in ("created_at", "started_at", "finished_at", "updated_at"):
             self.assertRegex(done[k], ISO_TIME)
         self.assertEqual([e["epoch"] for e in done["epochs"]], [1, 2, 3])
+        self.assertIsNone(done["plan"])  # no time budget
         for e in done["epochs"]:
             for k in ("train_loss", "val_loss", "seconds"):
                 self.assertIsInstance(e[k], (int, float), "epoch %s" % k)

@@ -1,0 +1,44 @@
+/* budget: what a time budget trains. A short budget needs a model small enough to learn in it; a
+ * long one on a small text needs regularisation. With max_seconds and no model size, train_run
+ * asks budget_plan, which measures how many characters a second this machine trains each
+ * candidate size on the corpus, and takes the largest that the budget can feed
+ * BUDGET_CHARS_PER_PARAM characters per parameter. It then sets what the user left unset:
+ * batch (so the budget holds at least BUDGET_MIN_STEPS optimizer steps), seq_len, the peak
+ * learning rate, and dropout (from the number of passes over the text the budget will make).
+ * The constants come from runs on 100 kB of Shakespeare in 40 s (bench/budget.sh): there,
+ * more and faster steps (batch 16, lr 0.008) beat larger batches and char-rnn's 0.002. With max_seconds and neither
+ * epochs nor lr_decay, the learning rate follows budget_lr: a linear warm-up, then a cosine down
+ * to BUDGET_LR_FLOOR of its peak at the step the budget is expected to end, an estimate
+ * train_run refines as it measures its own speed. Options the user gave are never changed. */
+#ifndef CORE_BUDGET_H
+#define CORE_BUDGET_H
+
+#include "corpus.h"
+#include "train.h"
+
+#include <stddef.h>
+
+#define BUDGET_CHARS_PER_PARAM 20.0 /* training characters per parameter the size is chosen for */
+#define BUDGET_MIN_STEPS 4000       /* optimizer steps a budget should hold: batches shrink */
+#define BUDGET_MIN_BATCH 16         /* ... down to this */
+#define BUDGET_LR_ADAM 0.008        /* Adam's peak rate for 128 units, less for wider */
+#define BUDGET_SEQ_LEN 64           /* truncated-BPTT length when the size is chosen */
+#define BUDGET_LR_FLOOR 0.1         /* the schedule ends at this fraction of lr */
+#define BUDGET_WARMUP_MAX 100       /* warm-up steps at most (a fiftieth of the plan below that) */
+#define BUDGET_TRAIN_SHARE 0.92     /* of max_seconds planned for training steps; the rest for
+                                       measuring, validation, samples and checkpoints */
+
+/* The model the budget trains. With o->auto_size, chooses cfg (layers, hidden, dropout,
+ * seq_len) and batch among those not in o->given_mask, writing them into o; in every case
+ * measures the speed of o's model on the corpus and fills p (p->steps: the steps the schedule
+ * starts from). threads as dpnet_init takes them. CORE_ENOMEM, or a model_new error. */
+int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, char *err,
+                size_t errlen);
+
+/* The learning rate of optimizer step `step` (0-based) of a run planned for plan_steps. */
+float budget_lr(float lr, long long step, long long plan_steps);
+
+/* The plan as one JSON object (what --json, jobs and the checkpoint's "plan" show). */
+void budget_plan_json(char *buf, size_t n, const train_plan *p);
+
+#endif
