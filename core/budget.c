@@ -118,13 +118,15 @@ static void order_candidates(int *order, int V)
 
 /* The batch: the largest power of two from BUDGET_MIN_BATCH to 64 that leaves the budget
  * BUDGET_MIN_STEPS steps of T characters, and streams long enough for the text. The budget is
- * `chars` at BUDGET_MIN_BATCH; a batch k times larger trains about k^0.75 times faster here
- * (the products are larger) but takes k times the characters a step. */
-static int choose_batch(double chars, int T, size_t n_train)
+ * `chars` at BUDGET_MIN_BATCH; when time limits it (not the text), a batch k times larger trains
+ * about k^0.75 times faster here (the products are larger), but takes k times the characters a
+ * step. */
+static int choose_batch(double chars, int by_time, int T, size_t n_train)
 {
     int B = 64;
     while (B > BUDGET_MIN_BATCH &&
-           chars * pow((double)B / BUDGET_MIN_BATCH, 0.75) / ((double)B * T) < BUDGET_MIN_STEPS)
+           chars * (by_time ? pow((double)B / BUDGET_MIN_BATCH, 0.75) : 1) / ((double)B * T) <
+               BUDGET_MIN_STEPS)
         B /= 2;
     while (B > 1 && (n_train - 1) / (size_t)B < (size_t)T * 2)
         B /= 2;
@@ -139,12 +141,18 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
     /* measuring takes at most about 3% of the budget, spread over the sizes it tries */
     double limit = fmax(0.05, o->max_seconds * 0.006);
     int V = c->voc.V, seq = o->cfg.regime == REGIME_SEQUENCE;
+    /* characters through the network in one pass over the text (a window regime's windows
+     * overlap: maxlen characters every step), and what the text takes before more passes only
+     * overfit */
+    double pass_chars = fmax(1.0, seq ? (double)c->n_train
+                                      : (double)c->n_train / o->cfg.step * o->cfg.maxlen);
+    double text_chars = BUDGET_MAX_PASSES * pass_chars;
     int rc;
     if (o->auto_size) {
         if (seq && !given(o, TOPT_SEQ_LEN))
             o->cfg.seq_len = BUDGET_SEQ_LEN;
         int T = seq ? o->cfg.seq_len : o->cfg.maxlen;
-        int B = given(o, TOPT_BATCH) ? o->batch : choose_batch(0, T, c->n_train);
+        int B = given(o, TOPT_BATCH) ? o->batch : choose_batch(0, 1, T, c->n_train);
         int order[N_CANDIDATES], chosen = -1;
         double chosen_rate = 0;
         order_candidates(order, V);
@@ -159,29 +167,30 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
                 double guess = chosen_rate *
                                learning_params(V, candidates[chosen].H, candidates[chosen].L) /
                                learning_params(V, cfg.H, cfg.L);
-                if (guess * train_seconds < need / 2)
+                if (fmin(guess * train_seconds, text_chars) < need / 2)
                     break;
             }
             double rate;
             rc = measure(&rate, &cfg, c, B, o->optimizer, threads, limit, err, errlen);
             if (rc)
                 return rc;
-            if (chosen >= 0 && rate * train_seconds < need)
+            double reach = fmin(rate * train_seconds, text_chars);
+            if (chosen >= 0 && reach < need)
                 break;
             chosen = order[k], chosen_rate = rate;
-            if (rate * train_seconds < need)
+            if (reach < need)
                 break; /* the smallest size, even too big: nothing smaller to choose */
         }
         o->cfg.L = candidates[chosen].L;
         o->cfg.H = candidates[chosen].H;
         double chars = chosen_rate * train_seconds;
         if (!given(o, TOPT_BATCH))
-            o->batch = choose_batch(chars, T, c->n_train);
-        /* short budgets learn most with a high rate, which the warm-up makes safe; wider
-         * models want a lower one */
+            o->batch = choose_batch(fmin(chars, text_chars), chars < text_chars, T, c->n_train);
+        /* short budgets learn most with a high rate, which the warm-up makes safe; models
+         * wider than those measured want a lower one */
         if (!given(o, TOPT_LR) && !given(o, TOPT_OPTIMIZER) && o->optimizer == OPTIM_ADAM)
-            o->lr = (float)(BUDGET_LR_ADAM * fmin(1.0, sqrt(128.0 / o->cfg.H)));
-        double passes = chars / (double)(c->n_train ? c->n_train : 1);
+            o->lr = (float)(BUDGET_LR_ADAM * fmin(1.0, sqrt(256.0 / o->cfg.H)));
+        double passes = fmin(chars, text_chars) / pass_chars;
         if (!given(o, TOPT_DROPOUT)) /* between layers only: a few passes need none */
             o->cfg.dropout = o->cfg.L == 1 || passes <= 2
                                  ? 0.0f
@@ -198,17 +207,26 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
     p->batch = o->batch;
     p->lr = o->lr;
     p->budget_chars = p->chars_per_sec * train_seconds;
-    p->passes = p->budget_chars / (double)(c->n_train ? c->n_train : 1);
+    if (p->chose_size && p->budget_chars > text_chars) {
+        p->budget_chars = text_chars;
+        p->ends_early = 1;
+    }
+    p->passes = p->budget_chars / pass_chars;
     p->steps = (long long)(p->budget_chars / ((double)o->batch * T)) + 1;
     double params = learning_params(V, o->cfg.H, o->cfg.L);
+    char early[160] = "";
+    if (p->ends_early)
+        snprintf(early, sizeof early, " (the text is learned in %.0f passes, after which more "
+                 "would only overfit: the run ends then, in about %.0f s)", BUDGET_MAX_PASSES,
+                 p->budget_chars / p->chars_per_sec / BUDGET_TRAIN_SHARE);
     if (p->chose_size)
         snprintf(p->why, sizeof p->why,
                  "%.0f s at %.0f characters/s measured here train %d x %d (%.0fk parameters) on "
-                 "%.1fM characters, %.1f passes over the text: the largest size with %.0f "
+                 "%.1fM characters, %.1f passes over the text%s: the largest size with %.0f "
                  "characters per parameter; batch %d, seq_len %d, dropout %.2g; lr %.3g warms up, "
-                 "then decays to %.2g of it at the deadline",
+                 "then decays to %.2g of it at the end",
                  o->max_seconds, p->chars_per_sec, o->cfg.L, o->cfg.H, params / 1e3,
-                 p->budget_chars / 1e6, p->passes, BUDGET_CHARS_PER_PARAM, o->batch,
+                 p->budget_chars / 1e6, p->passes, early, BUDGET_CHARS_PER_PARAM, o->batch,
                  o->cfg.seq_len, o->cfg.dropout, o->lr, BUDGET_LR_FLOOR);
     else
         snprintf(p->why, sizeof p->why,
@@ -238,8 +256,9 @@ void budget_plan_json(char *buf, size_t n, const train_plan *p)
              "{\"chose_size\":%s,\"regime\":\"%s\",\"layers\":%d,\"hidden\":%d,\"batch\":%d,"
              "\"seq_len\":%d,\"dropout\":%.4g,\"lr\":%.6g,\"lr_floor\":%g,"
              "\"chars_per_sec\":%.0f,\"budget_chars\":%.0f,\"passes\":%.3g,\"steps\":%lld,"
-             "\"why\":\"%s\"}",
+             "\"ends_early\":%s,\"why\":\"%s\"}",
              p->chose_size ? "true" : "false", model_regime_name(p->cfg.regime), p->cfg.L,
              p->cfg.H, p->batch, p->cfg.seq_len, p->cfg.dropout, p->lr, BUDGET_LR_FLOOR,
-             p->chars_per_sec, p->budget_chars, p->passes, p->steps, p->why);
+             p->chars_per_sec, p->budget_chars, p->passes, p->steps,
+             p->ends_early ? "true" : "false", p->why);
 }

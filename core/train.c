@@ -106,6 +106,7 @@ typedef struct trainer {
     char *history;        /* JSON array text of finished epochs */
     /* a time budget's schedule: the optimizer step it ends at (re-estimated as the run goes) */
     long long plan_steps;
+    long long stop_steps;  /* a budget that ends early (the text is learned): stop here; or 0 */
     train_plan plan;      /* made by this run (not a resumed one's): planned is 1 */
     int planned;
     char plan_json[1024]; /* budget_plan_json, or "" without a budget */
@@ -311,6 +312,8 @@ static int write_meta(trainer *t, double train_loss, double val_loss, int epoch,
     rc |= model_meta_set(m, "lr_schedule", o->budget_schedule ? "budget" : "epoch");
     if (o->budget_schedule)
         rc |= set_meta_num(m, "lr_plan_steps", (double)t->plan_steps, "%.0f");
+    if (t->stop_steps)
+        rc |= set_meta_num(m, "lr_stop_steps", (double)t->stop_steps, "%.0f");
     if (t->plan_json[0]) /* what the time budget chose, and why */
         rc |= model_meta_set(m, "plan", t->plan_json);
     if (o->corpus_path)
@@ -413,6 +416,7 @@ static int load_resume(trainer *t, ckpt_tensor **xs, int *nxs, char *err, size_t
     t->loss_rows = (s = model_meta_get(t->m, "optim.loss_rows")) ? strtod(s, NULL) : 0;
     t->best_val = (s = model_meta_get(t->m, "optim.best_val")) ? strtod(s, NULL) : NAN;
     t->plan_steps = (s = model_meta_get(t->m, "lr_plan_steps")) ? atoll(s) : 0;
+    t->stop_steps = (s = model_meta_get(t->m, "lr_stop_steps")) ? atoll(s) : 0;
     if ((s = model_meta_get(t->m, "plan")))
         snprintf(t->plan_json, sizeof t->plan_json, "%s", s);
     if ((s = model_meta_get(t->m, "history")) && !(t->history = strdup(s))) {
@@ -637,6 +641,7 @@ static int trainer_init(trainer *t, const train_options *o, const char *text, si
             t->cfg = o->cfg;
         t->planned = 1;
         t->plan_steps = t->plan.steps;
+        t->stop_steps = t->plan.ends_early ? t->plan.steps : 0;
         budget_plan_json(t->plan_json, sizeof t->plan_json, &t->plan);
     }
     if (o->resume) {
@@ -739,6 +744,8 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
               size_t errlen)
 {
     trainer t;
+    /* the budget counts from here: a time budget's measuring is part of it */
+    double start = now_seconds();
     int rc = trainer_init(&t, o, text, len, err, errlen);
     if (rc)
         return rc;
@@ -750,7 +757,7 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
     train_latest_path(latest, sizeof latest, o->out);
     const char *state_path = has_val ? latest : o->out;
     double diverge_at = 3.0 * log((double)t.m->V) + 1.0; /* char-rnn: 3x the initial loss */
-    double start = now_seconds(), last_progress = 0, epoch_start = start;
+    double last_progress = 0, epoch_start = start;
     long long start_batches = (long long)t.epoch * t.batches + t.batch;
     long long total_batches = (long long)epochs * t.batches;
     double chars_done = 0;
@@ -763,6 +770,7 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
      * validation, samples and checkpoints), it re-estimates the step the deadline falls on. */
     int budget = o->budget_schedule && o->max_seconds > 0;
     double replan_every = fmax(1.0, o->max_seconds / 25), last_plan = 0;
+    double loop_start = now_seconds();
     long long start_steps = t.opt.steps;
 
     for (; t.epoch < epochs && !stopped; t.epoch++) {
@@ -813,9 +821,12 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
             double elapsed = now - start;
             if (budget && elapsed - last_plan >= replan_every && t.opt.steps > start_steps) {
                 last_plan = elapsed;
-                double steps_per_sec = (double)(t.opt.steps - start_steps) / elapsed;
+                double steps_per_sec =
+                    (double)(t.opt.steps - start_steps) / fmax(now - loop_start, 1e-3);
                 double left = o->max_seconds * BUDGET_TRAIN_SHARE - elapsed;
                 t.plan_steps = t.opt.steps + (long long)(steps_per_sec * fmax(left, 0));
+                if (t.stop_steps && t.plan_steps > t.stop_steps) /* the text ends it first */
+                    t.plan_steps = t.stop_steps;
             }
             double rate = elapsed > 0 ? (done_batches - start_batches) / elapsed : 0;
             if (o->on_progress && (now - last_progress > 0.25 || t.batch + 1 == t.batches)) {
@@ -832,7 +843,9 @@ int train_run(train_result *res, const train_options *o, const char *text, size_
                 }
                 o->on_progress(o->ctx, &p);
             }
-            if ((o->max_seconds > 0 && elapsed >= o->max_seconds) || (o->cancel && *o->cancel)) {
+            int learned = t.stop_steps && t.opt.steps >= t.stop_steps; /* the plan's end */
+            if ((o->max_seconds > 0 && elapsed >= o->max_seconds) || learned ||
+                (o->cancel && *o->cancel)) {
                 stopped = o->cancel && *o->cancel ? 2 : 1;
                 t.batch++;
                 break;

@@ -47,8 +47,10 @@ typedef struct train_plan {
     float lr;                 /* the peak of the schedule */
     double chars_per_sec;     /* measured for cfg on this machine before training */
     double budget_chars;      /* characters the budget should train on at that rate */
-    double passes;            /* budget_chars over the training text's length */
+    double passes;            /* passes over the training text (its windows) budget_chars makes */
     long long steps;          /* optimizer steps the schedule first planned for */
+    int ends_early;           /* the text allows fewer steps than the time: the run stops after
+                                 `steps` (BUDGET_MAX_PASSES passes), before the deadline */
     char why[512];            /* one or two sentences, for people */
 } train_plan;
 

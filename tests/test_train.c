@@ -1053,7 +1053,7 @@ static void test_budget(void)
     /* a run of 3 s: it chooses a size, keeps the seq_len given, decays the rate, stops in time,
      * and its checkpoint says what it chose */
     size_t len;
-    char *text = gen_english(51, 100000, &len);
+    char *text = gen_english(51, 20000, &len);
     memset(given, 0, sizeof given);
     given[TOPT_MAX_SECONDS] = 1, value[TOPT_MAX_SECONDS] = 3;
     given[TOPT_SEQ_LEN] = 1, value[TOPT_SEQ_LEN] = 32;
@@ -1103,6 +1103,30 @@ static void test_budget(void)
     ASSERT(peak <= plan.lr * 1.0001);
     ASSERT(r.lr[r.n - 1] < plan.lr * 0.35);
     rec_deinit(&r);
+    free(text);
+
+    /* a short text with a long budget: the plan ends after BUDGET_MAX_PASSES passes, and so
+     * does the run, long before the deadline */
+    text = gen_english(52, 3000, &len);
+    value[TOPT_MAX_SECONDS] = 30;
+    ASSERT_EQ_INT(train_opts_build(&o, given, value, NULL, NULL, 0), 0);
+    o.out = tmp_path("short.safetensors");
+    o.threads = 1;
+    recorder rs = {0};
+    attach(&o, &rs);
+    t0 = now_seconds();
+    res = train_ok(&o, text, len);
+    took = now_seconds() - t0;
+    printf("  plan: %s\n  ran %.1f s\n", rs.plan.why, took);
+    ASSERT(rs.plan.ends_early);
+    ASSERT_NEAR(rs.plan.passes, BUDGET_MAX_PASSES, 0.01);
+    ASSERT_EQ_INT(res.stopped, 1);
+    ASSERT(took < 15);
+    m = load_ok(latest_of(o.out), NULL, NULL);
+    ASSERT_EQ_STR(model_meta_get(m, "optim.steps"), model_meta_get(m, "lr_stop_steps"));
+    ASSERT_EQ_INT(atoll(model_meta_get(m, "lr_stop_steps")), rs.plan.steps);
+    model_free(m);
+    rec_deinit(&rs);
     free(text);
     clean_tmpdir();
 }

@@ -24,8 +24,9 @@ const PRESETS = {
   },
   minutes: {
     values: () => ({ regime: "sequence", max_seconds: Number($("#job-minutes").value) * 60 }),
-    hint: "char-rnn's recipe (2 × LSTM(256), Adam, dropout) for as many epochs as fit in the time; " +
-      "the model keeps its best epoch. It generates in constant time per character.",
+    hint: "The best model for the time: the server measures how fast it trains a few sizes on " +
+      "this corpus, picks the size, batch and learning rate for the budget, and keeps the best " +
+      "validation checkpoint. The job shows what it chose. It generates in constant time per character.",
   },
 };
 
@@ -154,6 +155,10 @@ class JobWatch {
       text = parts.join(" · ");
     }
     setStatus($("#job-progress-text"), text, job.status === "failed" ? "error" : "");
+    // what a time budget chose, in the server's words
+    $("#job-plan").hidden = !job.plan;
+    $("#job-plan").textContent = job.plan ? `Plan: ${job.plan.layers} × LSTM(${job.plan.hidden}), ` +
+      `batch ${job.plan.batch}. ${job.plan.why}.` : "";
     if (job.status === "succeeded") {
       const open = $("#job-open");
       open.href = `#playground?model=${encodeURIComponent(job.model_name)}`;

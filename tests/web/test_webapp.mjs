@@ -219,6 +219,9 @@ try {
     await page.click("[data-preset='minutes']"); // 10 minutes: it runs until cancelled
     await page.click("#job-start");
     await page.waitForFunction(() => document.querySelector("#job-status").textContent === "running");
+    // a budget alone: the server chooses the size and the page says what it chose
+    await page.waitForFunction(() => /^Plan: \d × LSTM\(\d+\), batch \d+\. .*characters\/s measured here/
+      .test(document.querySelector("#job-plan").textContent));
     await page.click("#job-cancel");
     await page.waitForFunction(() => document.querySelector("#job-status").textContent === "cancelled");
     errors.assertNone("after cancelling");
