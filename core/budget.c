@@ -146,8 +146,7 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
      * overfit */
     double pass_chars = fmax(1.0, seq ? (double)c->n_train
                                       : (double)c->n_train / o->cfg.step * o->cfg.maxlen);
-    double n_train = fmax(1.0, (double)c->n_train);
-#define TEXT_CHARS(params) (BUDGET_PASS_FACTOR * n_train / (params) * pass_chars)
+    double text_chars = BUDGET_MAX_PASSES * pass_chars;
     int rc;
     if (o->auto_size) {
         if (seq && !given(o, TOPT_SEQ_LEN))
@@ -168,16 +167,14 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
                 double guess = chosen_rate *
                                learning_params(V, candidates[chosen].H, candidates[chosen].L) /
                                learning_params(V, cfg.H, cfg.L);
-                double params = learning_params(V, cfg.H, cfg.L);
-                if (fmin(guess * train_seconds, TEXT_CHARS(params)) < need / 2)
+                if (fmin(guess * train_seconds, text_chars) < need / 2)
                     break;
             }
             double rate;
             rc = measure(&rate, &cfg, c, B, o->optimizer, threads, limit, err, errlen);
             if (rc)
                 return rc;
-            double reach =
-                fmin(rate * train_seconds, TEXT_CHARS(learning_params(V, cfg.H, cfg.L)));
+            double reach = fmin(rate * train_seconds, text_chars);
             if (chosen >= 0 && reach < need)
                 break;
             chosen = order[k], chosen_rate = rate;
@@ -187,7 +184,6 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
         o->cfg.L = candidates[chosen].L;
         o->cfg.H = candidates[chosen].H;
         double chars = chosen_rate * train_seconds;
-        double text_chars = TEXT_CHARS(learning_params(V, o->cfg.H, o->cfg.L));
         if (!given(o, TOPT_BATCH))
             o->batch = choose_batch(fmin(chars, text_chars), chars < text_chars, T, c->n_train);
         /* short budgets learn most with a high rate, which the warm-up makes safe; models
@@ -210,19 +206,18 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
     p->cfg = o->cfg;
     p->batch = o->batch;
     p->lr = o->lr;
-    double params = learning_params(V, o->cfg.H, o->cfg.L);
     p->budget_chars = p->chars_per_sec * train_seconds;
-    if (p->chose_size && p->budget_chars > TEXT_CHARS(params)) {
-        p->budget_chars = TEXT_CHARS(params);
+    if (p->chose_size && p->budget_chars > text_chars) {
+        p->budget_chars = text_chars;
         p->ends_early = 1;
     }
-#undef TEXT_CHARS
     p->passes = p->budget_chars / pass_chars;
     p->steps = (long long)(p->budget_chars / ((double)o->batch * T)) + 1;
+    double params = learning_params(V, o->cfg.H, o->cfg.L);
     char early[160] = "";
     if (p->ends_early)
-        snprintf(early, sizeof early, " (the text is learned in %.1f passes, after which more "
-                 "would only overfit: the run ends then, in about %.0f s)", p->passes,
+        snprintf(early, sizeof early, " (the text is learned in %.0f passes, after which more "
+                 "would only overfit: the run ends then, in about %.0f s)", BUDGET_MAX_PASSES,
                  p->budget_chars / p->chars_per_sec / BUDGET_TRAIN_SHARE);
     if (p->chose_size)
         snprintf(p->why, sizeof p->why,

@@ -1,19 +1,17 @@
 /* budget: what a time budget trains. A short budget needs a model small enough to learn in it; a
- * long one on a small text must stop before it only overfits. With max_seconds and no model size,
- * train_run asks budget_plan, which measures how many characters a second this machine trains
- * each candidate size on the corpus, and takes the largest that the budget can feed
- * BUDGET_CHARS_PER_PARAM characters per parameter. A text overfits after about
- * BUDGET_PASS_FACTOR x (its characters per parameter) passes, so a size's budget is capped
- * there, and a run that reaches the cap before the deadline ends early. budget_plan then sets
- * what the user left unset: batch (so the budget holds at least BUDGET_MIN_STEPS optimizer
- * steps), seq_len, the peak learning rate, and dropout (from the passes the budget will make).
- * With max_seconds and neither epochs nor lr_decay, the learning rate follows budget_lr: a
- * linear warm-up, then a cosine down to BUDGET_LR_FLOOR of its peak at the step the budget is
- * expected to end, an estimate train_run refines as it measures its own speed. Options the user
- * gave are never changed. The constants come from runs on 100 kB of Shakespeare in 40 and 120 s
- * and on Nietzsche in 120 s (bench/budget.sh): there, more and faster steps (batch 16, lr 0.008)
- * beat larger batches and char-rnn's 0.002, and 1 x 128 on 100 kB stopped improving after about
- * 25 passes. */
+ * long one on a small text needs regularisation. With max_seconds and no model size, train_run
+ * asks budget_plan, which measures how many characters a second this machine trains each
+ * candidate size on the corpus, and takes the largest that the budget can feed
+ * BUDGET_CHARS_PER_PARAM characters per parameter. It then sets what the user left unset:
+ * batch (so the budget holds at least BUDGET_MIN_STEPS optimizer steps), seq_len, the peak
+ * learning rate, and dropout (from the number of passes over the text the budget will make).
+ * The constants come from runs on 100 kB of Shakespeare in 40 and 120 s and on Nietzsche in
+ * 120 s (bench/budget.sh): there, more and faster steps (batch 16, lr 0.008) beat larger
+ * batches and char-rnn's 0.002, and 100 kB stopped improving after about 25 passes. With max_seconds and neither
+ * epochs nor lr_decay, the learning rate follows budget_lr: a linear warm-up, then a cosine down
+ * to BUDGET_LR_FLOOR of its peak at the step the budget is expected to end, an estimate
+ * train_run refines as it measures its own speed. A short text with a long budget is learned in
+ * BUDGET_MAX_PASSES passes: the size is chosen for those, and the run ends after them. Options the user gave are never changed. */
 #ifndef CORE_BUDGET_H
 #define CORE_BUDGET_H
 
@@ -29,8 +27,8 @@
 #define BUDGET_SEQ_LEN 64           /* truncated-BPTT length when the size is chosen */
 #define BUDGET_LR_FLOOR 0.1         /* the schedule ends at this fraction of lr */
 #define BUDGET_WARMUP_MAX 100       /* warm-up steps at most (a fiftieth of the plan below that) */
-#define BUDGET_PASS_FACTOR 20.0     /* passes before overfitting, per training character per
-                                       parameter (1 x 128 on 100 kB: 25 passes) */
+#define BUDGET_MAX_PASSES 25.0      /* passes over the text a budget plans at most: beyond, a
+                                       model without dropout only overfits; the run ends early */
 #define BUDGET_TRAIN_SHARE 0.92     /* of max_seconds planned for training steps; the rest for
                                        measuring, validation, samples and checkpoints */
 

@@ -50,7 +50,7 @@ typedef struct train_plan {
     double passes;            /* passes over the training text (its windows) budget_chars makes */
     long long steps;          /* optimizer steps the schedule first planned for */
     int ends_early;           /* the text allows fewer steps than the time: the run stops after
-                                 `steps` (budget.h's pass cap), before the deadline */
+                                 `steps` (BUDGET_MAX_PASSES passes), before the deadline */
     char why[512];            /* one or two sentences, for people */
 } train_plan;
 
