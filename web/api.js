@@ -65,6 +65,24 @@ export async function request(method, path, { json, blob, signal } = {}) {
   throw e;
 }
 
+// A call made once per API key and kept: fetch() is asked again when the key has changed since
+// (a refusal still pending under a replaced key must not answer for the new one) or after a
+// failure (an error is not worth keeping). forget() drops what is kept.
+export function oncePerKey(fetch) {
+  let kept = null, keptKey = "";
+  const get = () => {
+    if (!kept || keptKey !== apiKey()) {
+      const pending = fetch();
+      kept = pending;
+      keptKey = apiKey();
+      pending.catch(() => { if (kept === pending) kept = null; });
+    }
+    return kept;
+  };
+  get.forget = () => { kept = null; };
+  return get;
+}
+
 export async function getJSON(path, options) {
   return (await request("GET", path, options)).json();
 }

@@ -3,23 +3,11 @@
 import * as api from "./api.js";
 import { $, el, errorText, fmt, setStatus } from "./ui.js";
 
-// The pending or settled GET /models, until something changes the list. It is kept with the key
-// it was asked with: a request still pending under a key just replaced must not answer for the
-// new one (typing the right key quickly after a wrong one reused the refusal).
-let cached = null, cachedKey = "";
-
-export function loadModels() {
-  if (!cached || cachedKey !== api.apiKey()) {
-    const pending = api.getJSON("/models");
-    cached = pending;
-    cachedKey = api.apiKey();
-    pending.catch(() => { if (cached === pending) cached = null; }); // an error is not worth keeping
-  }
-  return cached;
-}
+// GET /models, until something changes the list
+export const loadModels = api.oncePerKey(() => api.getJSON("/models"));
 
 export function forgetModels() {
-  cached = null;
+  loadModels.forget();
 }
 
 // Fills a <select> with the usable models; keeps its choice, else picks `wanted`, else the

@@ -231,17 +231,7 @@ export function initTraining() {
   });
 
   // ---- hyperparameters, from GET /openapi.json, once (views refresh concurrently: one promise)
-  // (kept with the key it was asked with, as loadModels does: a refusal pending under a key just
-  // replaced says nothing about the new one)
-  let formBuilt = null, formKey = "";
-  function buildForm() {
-    if (!formBuilt || formKey !== api.apiKey()) {
-      const pending = fillForm().catch((e) => { if (formBuilt === pending) formBuilt = null; throw e; });
-      formBuilt = pending;
-      formKey = api.apiKey();
-    }
-    return formBuilt;
-  }
+  const buildForm = api.oncePerKey(() => fillForm());
   async function fillForm() {
     const spec = await api.getJSON("/openapi.json");
     if (inputs.length) return; // an earlier request, under another key, filled it first
