@@ -6,7 +6,7 @@
  *                   thread (sample_generate: the batch-invariant step with B = 1)
  * Training runs the same calls as train_run (dpnet_step over `threads` shards, optim_step) on
  * batches of the real corpus, after a warm-up. Not a test: bench/run.sh prints it beside
- * PyTorch's. */
+ * PyTorch's. usage: bench_core [CORPUS] [SECONDS] [train|sample] (default: both groups) */
 #include "corpus.h"
 #include "infer.h"
 #include "model.h"
@@ -169,6 +169,12 @@ int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "../shared/corpora/nietzsche.txt";
     double seconds = argc > 2 ? atof(argv[2]) : 10;
+    const char *only = argc > 3 ? argv[3] : NULL;
+    int train = !only || strcmp(only, "train") == 0, sample = !only || strcmp(only, "sample") == 0;
+    if (!train && !sample) {
+        fprintf(stderr, "bench_core: the group is train or sample, not %s\n", only);
+        return 2;
+    }
     char err[256], *text;
     size_t len;
     corpus c;
@@ -183,19 +189,21 @@ int main(int argc, char **argv)
      * the forward, dh and dW products each cost 2 T 4H H FLOPs (the one-hot input is a lookup). */
     openblas_set_num_threads(1);
     double seq_flops = 3.0 * 2.0 * 60 * 4 * 128 * 128;
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; train && threads <= 2; threads++) {
         double rate = sgemm_gflops(128 / threads, 128, 60, 2.0) * threads;
         printf(
             "{\"bench\":\"limit_window\",\"impl\":\"lstmgen\",\"threads\":%d,\"sgemm_gflops\":%.1f,"
             "\"seqs_per_sec\":%.1f,\"epoch_seconds\":%.1f}\n",
             threads, rate, rate * 1e9 / seq_flops, windows * seq_flops / (rate * 1e9));
     }
-    printf("{\"bench\":\"limit_sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,"
-           "\"chars_per_sec\":%.1f}\n", products_rate(&c, 1, 128, 1.0));
-    printf("{\"bench\":\"limit_sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,"
-           "\"chars_per_sec\":%.1f}\n", products_rate(&c, 2, 512, 1.0));
+    if (sample) {
+        printf("{\"bench\":\"limit_sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,"
+               "\"chars_per_sec\":%.1f}\n", products_rate(&c, 1, 128, 1.0));
+        printf("{\"bench\":\"limit_sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,"
+               "\"chars_per_sec\":%.1f}\n", products_rate(&c, 2, 512, 1.0));
+    }
     fflush(stdout);
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; train && threads <= 2; threads++) {
         openblas_set_num_threads(1);
         double bps = train_rate(&c, threads, REGIME_WINDOW, 128, 128, 60, 3, seconds);
         printf(
@@ -208,12 +216,12 @@ int main(int argc, char **argv)
                "\"chars_per_sec\":%.1f}\n", threads, bps * 128 * 100);
         fflush(stdout);
     }
-    printf(
-        "{\"bench\":\"sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,\"chars_per_sec\":%.1f}\n",
-        sample_rate(&c, 1, 128, 1000000));
-    printf(
-        "{\"bench\":\"sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,\"chars_per_sec\":%.1f}\n",
-        sample_rate(&c, 2, 512, 50000));
+    if (sample) {
+        printf("{\"bench\":\"sample_1x128\",\"impl\":\"lstmgen\",\"threads\":1,"
+               "\"chars_per_sec\":%.1f}\n", sample_rate(&c, 1, 128, 1000000));
+        printf("{\"bench\":\"sample_2x512\",\"impl\":\"lstmgen\",\"threads\":1,"
+               "\"chars_per_sec\":%.1f}\n", sample_rate(&c, 2, 512, 50000));
+    }
     corpus_deinit(&c);
     return 0;
 }

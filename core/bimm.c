@@ -18,29 +18,59 @@
 
 #define NR BIMM_NR
 
+int bimm_alloc(bimm_matrix *p, int K, int Np)
+{
+    size_t bytes = (size_t)Np * (size_t)(K ? K : 1) * sizeof(float);
+    bytes = (bytes + 63) / 64 * 64;
+    float *pan = aligned_alloc(64, bytes);
+    if (!pan)
+        return CORE_ENOMEM;
+    p->K = K;
+    p->Np = Np;
+    p->panels = pan;
+    return 0;
+}
+
 int bimm_pack(bimm_matrix *p, int Np, const int *src, int n_parts, const float *const *part,
               const int *K_part)
 {
     int K = 0;
     for (int i = 0; i < n_parts; i++)
         K += K_part[i];
-    size_t bytes = (size_t)Np * (size_t)(K ? K : 1) * sizeof(float);
-    bytes = (bytes + 63) / 64 * 64;
-    float *pan = aligned_alloc(64, bytes);
-    if (!pan)
+    if (bimm_alloc(p, K, Np))
         return CORE_ENOMEM;
     for (int q = 0; q < Np; q++) {
-        float *col = pan + (size_t)(q / NR) * K * NR + q % NR; /* P[k][q] at col[k * NR] */
+        float *col = p->panels + (size_t)(q / NR) * K * NR + q % NR; /* P[k][q] at col[k * NR] */
         int k = 0;
         for (int i = 0; i < n_parts; i++)
             for (int j = 0; j < K_part[i]; j++, k++)
                 col[(size_t)k * NR] =
                     src[q] < 0 ? 0.0f : part[i][(size_t)src[q] * K_part[i] + j];
     }
-    p->K = K;
-    p->Np = Np;
-    p->panels = pan;
     return 0;
+}
+
+void bimm_fill_transposed(bimm_matrix *p, const float *W, size_t ldw)
+{
+    int K = p->K;
+    for (int q0 = 0; q0 < p->Np; q0 += NR) {
+        float *pan = p->panels + (size_t)q0 * K;
+        for (int c = 0; c < NR; c++) {
+            const float *row = W + (size_t)(q0 + c) * ldw;
+            for (int k = 0; k < K; k++)
+                pan[(size_t)k * NR + c] = row[k];
+        }
+    }
+}
+
+void bimm_fill(bimm_matrix *p, const float *W, size_t ldw)
+{
+    int K = p->K;
+    for (int q0 = 0; q0 < p->Np; q0 += NR) {
+        float *pan = p->panels + (size_t)q0 * K;
+        for (int k = 0; k < K; k++)
+            memcpy(pan + (size_t)k * NR, W + (size_t)k * ldw + q0, NR * sizeof(float));
+    }
 }
 
 void bimm_free(bimm_matrix *p)
@@ -194,14 +224,16 @@ static AVX2 void run_avx2(float *out, size_t ldo, const float *x, size_t ldx, co
 // ----------------------------------------------------------------------------
 // choice
 
-const char *bimm_impl_name(void)
+int bimm_vectorised(void)
 {
 #ifdef BIMM_X86
-    if (simd_level() >= SIMD_AVX2)
-        return "avx2";
+    return simd_level() >= SIMD_AVX2;
+#else
+    return 0;
 #endif
-    return "portable";
 }
+
+const char *bimm_impl_name(void) { return bimm_vectorised() ? "avx2" : "portable"; }
 
 void bimm_run(float *out, size_t ldo, const float *x, size_t ldx, const bimm_matrix *p, int B,
               int q0, int q1)
@@ -209,7 +241,7 @@ void bimm_run(float *out, size_t ldo, const float *x, size_t ldx, const bimm_mat
     if (B <= 0 || q1 <= q0)
         return;
 #ifdef BIMM_X86
-    if (simd_level() >= SIMD_AVX2) {
+    if (bimm_vectorised()) {
         run_avx2(out, ldo, x, ldx, p, B, q0, q1);
         return;
     }

@@ -6,7 +6,8 @@
  * how threads split the columns, nor on the CPU (the AVX2+FMA kernel and the portable one give the
  * same bits; simd.h picks one). That is what lets a stream give the same text alone or in a
  * batch of 64, on any machine.
- * Training keeps OpenBLAS (mm.h); this is only for stepping streams. */
+ * Training uses it too, for the LSTM's per-step recurrent products (lstm.c): a few rows by a
+ * weight matrix packed once per batch, where OpenBLAS spends much of each call packing. */
 #ifndef CORE_BIMM_H
 #define CORE_BIMM_H
 
@@ -26,6 +27,12 @@ typedef struct bimm_matrix {
  * Np must be a multiple of BIMM_NR. CORE_ENOMEM on failure, p untouched. */
 int bimm_pack(bimm_matrix *p, int Np, const int *src, int n_parts, const float *const *part,
               const int *K_part);
+/* Allocates P (K, Np) for the fills below, which set every element. CORE_ENOMEM on failure. */
+int bimm_alloc(bimm_matrix *p, int K, int Np);
+/* P = W^T: column q of P is row q of W, for q < Np (rows of K floats, ldw apart). */
+void bimm_fill_transposed(bimm_matrix *p, const float *W, size_t ldw);
+/* P = W: row k of P is row k of W, for k < K (rows of Np floats, ldw apart). */
+void bimm_fill(bimm_matrix *p, const float *W, size_t ldw);
 /* Frees the panels; safe on a zeroed matrix. */
 void bimm_free(bimm_matrix *p);
 
@@ -37,6 +44,8 @@ void bimm_run(float *out, size_t ldo, const float *x, size_t ldx, const bimm_mat
 
 /* "avx2" or "portable": the kernel bimm_run uses, from simd_level() (simd.h). */
 const char *bimm_impl_name(void);
+/* 1 where bimm_run has a vector kernel; the portable one is scalar, slower than OpenBLAS. */
+int bimm_vectorised(void);
 
 /* The naive reference, for tests: the same sums as bimm_run over an unpacked P (K, N) row-major,
  * written as the definition (one fmaf chain per output). */

@@ -29,8 +29,10 @@ void linear_backward(float *dw, float *db, float *dx, const float *dout, const f
         mm(dx, dout, w, N, I, O, MM_N, MM_N, 0.0f);
 }
 
-MATHFN_CLONES
-double softmax_xent_forward(float *probs, const int *targets, int N, int V)
+/* The loss summed over the rows with a target, and how many there were. */
+static inline __attribute__((always_inline)) void
+softmax_xent_rows_body(double *loss_sum, int *rows_counted, float *probs, const int *targets,
+                       int N, int V)
 {
     double loss = 0;
     int counted = 0;
@@ -55,6 +57,18 @@ double softmax_xent_forward(float *probs, const int *targets, int N, int V)
         for (int v = 0; v < V; v++)
             p[v] *= inv;
     }
+    *loss_sum = loss;
+    *rows_counted = counted;
+}
+MATHFN_COPIES(softmax_xent_rows,
+              (double *loss_sum, int *rows_counted, float *probs, const int *targets, int N, int V),
+              (loss_sum, rows_counted, probs, targets, N, V))
+
+double softmax_xent_forward(float *probs, const int *targets, int N, int V)
+{
+    double loss;
+    int counted;
+    MATHFN_RUN(softmax_xent_rows, (&loss, &counted, probs, targets, N, V));
     return counted ? loss / counted : 0.0;
 }
 

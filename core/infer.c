@@ -7,13 +7,9 @@
 
 #include "cell.h"
 #include "err.h"
-#include "simd.h"
 
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <xmmintrin.h>
-#endif
 
 #define UNITS 8              /* hidden units per column group */
 #define L2_BYTES (512u << 10) /* a core's L2, at the least on the machines we aim at (Zen 3) */
@@ -235,41 +231,13 @@ row_cells_body(float *restrict scratch, const float *restrict pre, float *restri
         lstm_cell(&gi[j], &gf[j], &gg[j], &go[j], c[j], &c[j], &h[j], &tanh_c[j]);
 }
 
-/* One copy per SIMD level, chosen by simd_level() (so LSTMGEN_SIMD=avx2 measures an AVX2-only
- * machine on an AVX-512 one); elementwise, so every copy gives the same bits. They run with
- * denormals flushed to zero: a vectorised cell computes both sides of exp's clamp in every lane,
- * and the clamped side's constant sigmoid(-88) = 6e-39 is denormal, which without the flush
- * costs a microcode assist in every AVX2 iteration (3x the time). A gate that small is zero to
- * any use, and every step flushes the same way, so results stay the same from run to run. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target("avx512f"))) static void
-row_cells_avx512(float *scratch, const float *pre, float *c, float *h, int n)
-{
-    row_cells_body(scratch, pre, c, h, n);
-}
-__attribute__((target("avx2"))) static void
-row_cells_avx2(float *scratch, const float *pre, float *c, float *h, int n)
-{
-    row_cells_body(scratch, pre, c, h, n);
-}
-#endif
+/* One copy per SIMD level, with denormals flushed (mathfn.h says why). */
+MATHFN_COPIES(row_cells, (float *scratch, const float *pre, float *c, float *h, int n),
+              (scratch, pre, c, h, n))
 
 static void row_cells(float *scratch, const float *pre, float *c, float *h, int n)
 {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-    unsigned csr = _mm_getcsr();
-    _mm_setcsr(csr | 0x8040); /* flush-to-zero and denormals-are-zero */
-    int level = simd_level();
-    if (level >= SIMD_AVX512)
-        row_cells_avx512(scratch, pre, c, h, n);
-    else if (level >= SIMD_AVX2)
-        row_cells_avx2(scratch, pre, c, h, n);
-    else
-        row_cells_body(scratch, pre, c, h, n);
-    _mm_setcsr(csr);
-#else
-    row_cells_body(scratch, pre, c, h, n);
-#endif
+    MATHFN_RUN(row_cells, (scratch, pre, c, h, n));
 }
 
 typedef struct step_job {

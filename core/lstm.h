@@ -8,6 +8,8 @@
 #ifndef CORE_LSTM_H
 #define CORE_LSTM_H
 
+#include "bimm.h"
+
 #include <stddef.h>
 
 /* What forward keeps for backward, for one layer. h and c hold T+1 steps: index 0 is the initial
@@ -18,7 +20,18 @@ typedef struct lstm_cache {
     float *h;      /* (T+1, B, H) */
     float *c;      /* (T+1, B, H) */
     float *tanh_c; /* (T, B, H) */
+    /* W_hh packed for the per-step products (bimm.h), which for the few rows of a step are
+     * several times faster than OpenBLAS: w_hh_t (K = H by 4H) for gates += h W_hh^T and w_hh
+     * (K = 4H by H) for dh = dgates W_hh. Refilled by every forward. No panels (H not a multiple
+     * of BIMM_NR) or no vector kernel: the steps use mm. */
+    bimm_matrix w_hh_t, w_hh;
+    int packed; /* the last forward filled them, so its backward uses them */
 } lstm_cache;
+
+/* Allocates the packed W_hh where H allows it (the arrays above are the caller's). CORE_ENOMEM on
+ * failure. lstm_cache_free_packed frees them; safe on a zeroed cache. */
+int lstm_cache_init_packed(lstm_cache *k, int H);
+void lstm_cache_free_packed(lstm_cache *k);
 
 /* Gate nonlinearities and the cell update for B rows: gates (B, 4H) holds preactivations on entry
  * and activations on return; writes c, h and tanh_c (B, H). No output may alias an input. */
@@ -35,7 +48,8 @@ void lstm_forward(lstm_cache *k, const int *ids, const float *x, const float *w_
  * dh (T, B, H): gradient of the loss w.r.t. the layer's outputs; it is used as scratch and
  * holds garbage on return. dgates (T, B, 4H): scratch. Accumulates (+=) into dw_ih (same layout
  * as w_ih), dw_hh, db_ih, db_hh. If dx is not NULL (layers above 0), writes (=) the gradient
- * w.r.t. x (T, B, in). If dh0/dc0 are not NULL, writes the gradients w.r.t. the initial state. */
+ * w.r.t. x (T, B, in). dh0 and dc0 (B, H) hold on entry the gradient w.r.t. the final state
+ * (zeros: nothing flows back from after the last step) and on return w.r.t. the initial one. */
 void lstm_backward(float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dx, float *dh0,
                    float *dc0, float *dh, float *dgates, const lstm_cache *k, const int *ids,
                    const float *x, const float *w_ih, const float *w_hh, int T, int B, int in,

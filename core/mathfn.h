@@ -5,12 +5,39 @@
 
 #include <stdint.h>
 
-/* The elementwise loops (gates, softmax, optimizer) are compiled once per SIMD width and picked at
- * load time, so the default build runs on any x86-64 and still uses AVX2/AVX-512 where present. */
+/* The elementwise loops (gates, softmax) are compiled once per SIMD width and picked at run time
+ * by simd_level(), so the default build runs on any x86-64, still uses AVX2/AVX-512 where present,
+ * and LSTMGEN_SIMD=avx2 runs on an AVX-512 machine what an AVX2-only one would (GCC's
+ * target_clones would pick by the CPU alone). A loop is written once as an always-inline
+ * NAME_body; MATHFN_COPIES(NAME, params, args) compiles it for each width and
+ * MATHFN_RUN(NAME, args) calls the right one. Elementwise and without FMA contraction (C11 mode),
+ * every copy gives the same bits.
+ * The copies run with denormals flushed to zero: a vectorised loop computes both sides of exp's
+ * clamp in every lane, and sigmoid's clamped side, 1 / (1 + e^88) = 6e-39, is denormal, which
+ * without the flush costs a microcode assist per AVX2 iteration (3x the time, in generation). A
+ * value that small is zero to any use, and every run flushes the same way. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MATHFN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#include "simd.h"
+#include <xmmintrin.h>
+#define MATHFN_COPIES(name, params, args)                                                      \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; } \
+    __attribute__((target("avx2"))) static void name##_avx2 params { name##_body args; }
+#define MATHFN_RUN(name, args)                                                                 \
+    do {                                                                                       \
+        unsigned mathfn_csr_ = _mm_getcsr();                                                   \
+        _mm_setcsr(mathfn_csr_ | 0x8040); /* flush-to-zero and denormals-are-zero */           \
+        int mathfn_level_ = simd_level();                                                      \
+        if (mathfn_level_ >= SIMD_AVX512)                                                      \
+            name##_avx512 args;                                                                \
+        else if (mathfn_level_ >= SIMD_AVX2)                                                   \
+            name##_avx2 args;                                                                  \
+        else                                                                                   \
+            name##_body args;                                                                  \
+        _mm_setcsr(mathfn_csr_);                                                               \
+    } while (0)
 #else
-#define MATHFN_CLONES
+#define MATHFN_COPIES(name, params, args)
+#define MATHFN_RUN(name, args) name##_body args
 #endif
 
 /* exp(x) by range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-6 polynomial for exp(r)

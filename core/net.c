@@ -31,6 +31,10 @@ int net_init(net *n, int V, int H, int L, int B, int T, int loss_all_steps, floa
         k->h = f, f += TBH + BH;
         k->c = f, f += TBH + BH;
         k->tanh_c = f, f += TBH;
+        if (lstm_cache_init_packed(k, H)) {
+            net_deinit(n);
+            return CORE_ENOMEM;
+        }
     }
     for (int l = 0; l + 1 < L; l++) {
         n->mask[l] = f, f += TBH;
@@ -47,6 +51,8 @@ int net_init(net *n, int V, int H, int L, int B, int T, int loss_all_steps, floa
 
 void net_deinit(net *n)
 {
+    for (int l = 0; l < n->L; l++)
+        lstm_cache_free_packed(&n->cache[l]);
     free(n->block);
     free(n->targets);
     memset(n, 0, sizeof *n);

@@ -1,7 +1,9 @@
 /* test_grad: every backward pass against central finite differences of the forward loss.
  * Covers mm against its naive reference, the LSTM layer alone (dx, dh0, dc0 and all four
  * parameter tensors), and the whole network for both regimes, 1 and 2 layers, with and without
- * dropout (a fixed mask), plus the accumulation contract (two backwards double every gradient). */
+ * dropout (a fixed mask), plus the accumulation contract (two backwards double every gradient).
+ * The finite differences run at the machine's SIMD level; test_simd_levels shows that every
+ * other level (LSTMGEN_SIMD) computes the same bits, so the check holds for those too. */
 #include "test.h"
 
 #include "lstm.h"
@@ -9,6 +11,7 @@
 #include "model.h"
 #include "net.h"
 #include "rng.h"
+#include "simd.h"
 
 /* The forward pass runs in float, so the central difference has rounding noise of about
  * 1e-7 / FD_EPS in absolute terms and truncation error of about FD_EPS^2 relative: 1e-2 balances
@@ -57,7 +60,9 @@ static void test_mm(void)
 // ----------------------------------------------------------------------------
 // one layer with float inputs: loss = sum over outputs of h * R
 
-enum { LT = 3, LB = 2, LIN = 3, LH = 4, LG = 4 * LH };
+/* LH a multiple of BIMM_NR, so that (where the CPU has AVX2) the per-step products run packed
+ * (bimm); the network tests below, with H = 4, check the OpenBLAS path. */
+enum { LT = 3, LB = 2, LIN = 3, LH = 16, LG = 4 * LH };
 
 typedef struct layer_case {
     float x[LT * LB * LIN], w_ih[LG * LIN], w_hh[LG * LH], b_ih[LG], b_hh[LG];
@@ -65,12 +70,20 @@ typedef struct layer_case {
     float gates[LT * LB * LG], h[(LT + 1) * LB * LH], c[(LT + 1) * LB * LH], tanh_c[LT * LB * LH];
 } layer_case;
 
+static lstm_cache layer_cache(layer_case *lc)
+{
+    lstm_cache k = {.gates = lc->gates, .h = lc->h, .c = lc->c, .tanh_c = lc->tanh_c};
+    ASSERT_EQ_INT(lstm_cache_init_packed(&k, LH), 0);
+    return k;
+}
+
 static double layer_loss(layer_case *lc)
 {
-    lstm_cache k = {lc->gates, lc->h, lc->c, lc->tanh_c};
+    lstm_cache k = layer_cache(lc);
     memcpy(lc->h, lc->h0, sizeof lc->h0);
     memcpy(lc->c, lc->c0, sizeof lc->c0);
     lstm_forward(&k, NULL, lc->x, lc->w_ih, lc->w_hh, lc->b_ih, lc->b_hh, LT, LB, LIN, LH);
+    lstm_cache_free_packed(&k);
     double loss = 0;
     for (int i = 0; i < LT * LB * LH; i++)
         loss += (double)lc->h[LB * LH + i] * lc->R[i];
@@ -108,13 +121,17 @@ static void test_layer(void)
     fill_uniform(lc.c0, LB * LH, 0.5f, &r);
     fill_uniform(lc.R, LT * LB * LH, 1, &r);
 
-    layer_loss(&lc);
     static float dw_ih[LG * LIN], dw_hh[LG * LH], db_ih[LG], db_hh[LG], dx[LT * LB * LIN];
     static float dh0[LB * LH], dc0[LB * LH], dh[LT * LB * LH], dgates[LT * LB * LG];
     memcpy(dh, lc.R, sizeof dh);
-    lstm_cache k = {lc.gates, lc.h, lc.c, lc.tanh_c};
+    lstm_cache k = layer_cache(&lc);
+    memcpy(lc.h, lc.h0, sizeof lc.h0);
+    memcpy(lc.c, lc.c0, sizeof lc.c0);
+    lstm_forward(&k, NULL, lc.x, lc.w_ih, lc.w_hh, lc.b_ih, lc.b_hh, LT, LB, LIN, LH);
+    printf("  layer: per-step products %s\n", k.packed ? "packed (bimm)" : "by mm");
     lstm_backward(dw_ih, dw_hh, db_ih, db_hh, dx, dh0, dc0, dh, dgates, &k, NULL, lc.x, lc.w_ih,
                   lc.w_hh, LT, LB, LIN, LH);
+    lstm_cache_free_packed(&k);
     check_layer_tensor(&lc, lc.x, sizeof lc.x / 4, dx, "dx");
     check_layer_tensor(&lc, lc.h0, LB * LH, dh0, "dh0");
     check_layer_tensor(&lc, lc.c0, LB * LH, dc0, "dc0");
@@ -236,8 +253,53 @@ static void test_net(int L, int all_steps, float dropout)
     net_deinit(&nc.n);
 }
 
+/* Forward and backward of a 2-layer network, wide enough for full vectors and a remainder, at
+ * every SIMD level: the loss and every gradient bit-identical. Large weights drive some gates to
+ * exp's clamp (preactivations past +-88), where denormals would appear without the flush. */
+static void test_simd_levels(void)
+{
+    enum { V = 37, H = 40, L = 2, T = 5, B = 3 };
+    size_t n_params = model_param_count(V, H, L);
+    float *params = malloc(n_params * sizeof(float));
+    float *want = calloc(n_params, sizeof(float)), *got = calloc(n_params, sizeof(float));
+    int ids[T * B], targets[T * B];
+    ASSERT(params && want && got);
+    rng r;
+    rng_seed(&r, 11);
+    fill_uniform(params, n_params, 8.0f, &r);
+    for (int i = 0; i < T * B; i++) {
+        ids[i] = (int)rng_below(&r, V);
+        targets[i] = (int)rng_below(&r, V);
+    }
+    model_params p, g;
+    model_params_point(&p, params, V, H, L);
+    double want_loss = 0;
+    for (int level = SIMD_AVX512; level >= SIMD_BASELINE; level--) {
+        int used = simd_cap(level);
+        net n;
+        ASSERT_EQ_INT(net_init(&n, V, H, L, B, T, 1, 0.0f), 0);
+        net_zero_state(&n);
+        float *grads = level == SIMD_AVX512 ? want : got;
+        memset(grads, 0, n_params * sizeof(float));
+        model_params_point(&g, grads, V, H, L);
+        double loss = net_forward(&n, &p, ids, targets, B, T, NULL);
+        net_backward(&n, &g, &p);
+        net_deinit(&n);
+        if (level == SIMD_AVX512) {
+            want_loss = loss;
+            continue;
+        }
+        printf("  simd %s: loss %.9g\n", simd_name(used), loss);
+        if (loss != want_loss || memcmp(got, want, n_params * sizeof(float)) != 0)
+            TEST_FAIL("SIMD level %s gives other bits than the machine's level", simd_name(used));
+    }
+    simd_cap(SIMD_AVX512);
+    free(params), free(want), free(got);
+}
+
 int main(void)
 {
+    test_simd_levels();
     test_mm();
     test_layer();
     for (int L = 1; L <= 2; L++)
