@@ -167,6 +167,7 @@ static double sample_rate(const corpus *c, int L, int H, int chars)
 
 int main(int argc, char **argv)
 {
+    mm_choose_blas_kernels(argv); /* as lstmgen does */
     const char *path = argc > 1 ? argv[1] : "../shared/corpora/nietzsche.txt";
     double seconds = argc > 2 ? atof(argv[2]) : 10;
     const char *only = argc > 3 ? argv[3] : NULL;

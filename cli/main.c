@@ -1,5 +1,6 @@
 /* main: lstmgen's entry point; dispatches to a subcommand. */
 #include "cli.h"
+#include "mm.h"
 
 #include "serve.h"
 
@@ -23,6 +24,7 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+    mm_choose_blas_kernels(argv);
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;

@@ -11,6 +11,18 @@ void mm(float *C, const float *A, const float *B, int M, int N, int K, int ta, i
  * on their own threads wants 1, so concurrent calls do not contend for one BLAS thread pool. */
 void mm_set_threads(int n);
 
+/* OpenBLAS picks its kernels once, when it loads, from the CPU's model number, and a CPU newer
+ * than the library gets generic ones: Debian 12's OpenBLAS 0.3.21 takes a 2023 Xeon (Emerald
+ * Rapids) for a Prescott, whose SSE3 sgemm runs training's weight-gradient product at 20
+ * GFLOP/s where its SkylakeX kernel gives 126. Call first thing in main: where the kernels
+ * OpenBLAS chose lack the AVX2 the CPU has (simd.h's level) and OPENBLAS_CORETYPE is unset,
+ * this sets it (Haswell, or SkylakeX with AVX-512) and runs the program again from the start
+ * (execv of /proc/self/exe), so that OpenBLAS loads with those. Returns where there is nothing
+ * to do, or if the exec fails. */
+void mm_choose_blas_kernels(char **argv);
+/* The kernels OpenBLAS runs: its name for the core ("Haswell", "SkylakeX", ...). */
+const char *mm_blas_core(void);
+
 void mm_naive(float *C, const float *A, const float *B, int M, int N, int K, int ta, int tb,
               float beta);
 

@@ -8,6 +8,7 @@
 #include "jobs.h"
 #include "lease.h"
 #include "metrics.h"
+#include "mm.h"
 #include "registry.h"
 #include "score.h"
 #include "serve.h"
@@ -70,6 +71,7 @@ int route_props(request *r)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "version", LSTMGEN_VERSION);
     cJSON_AddStringToObject(o, "simd", simd_name(simd_level()));
+    cJSON_AddStringToObject(o, "blas", mm_blas_core());
     char def[80];
     if (app_default_model(r->app, def, sizeof def) == 0)
         cJSON_AddStringToObject(o, "default_model", def);
