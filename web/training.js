@@ -3,12 +3,15 @@
 // it live from its event stream: progress, the loss chart, the samples of each epoch.
 import * as api from "./api.js";
 import { drawLossChart } from "./chart.js";
-import { forgetModels } from "./models.js";
+import { describeModel, forgetModels, loadModels } from "./models.js";
 import { $, el, errorText, fmt, setStatus } from "./ui.js";
 
 // The fields shown at once; the others go under "More hyperparameters". Layout only: the list
 // of fields, their types, ranges and descriptions come from the schema.
 const MAIN_FIELDS = ["regime", "layers", "hidden", "epochs", "max_seconds", "sample_chars"];
+
+// What a fine-tuned model keeps from the one it starts from: the server refuses other values.
+const ARCHITECTURE = ["regime", "layers", "hidden", "maxlen", "lowercase"];
 
 // Each preset starts from an empty form (every key at its regime's default) and sets these.
 const PRESETS = {
@@ -56,7 +59,7 @@ function hyperparameterField(name, spec) {
 function readHyperparameters(inputs) {
   const out = {};
   for (const input of inputs) {
-    if (input.value === "") continue;
+    if (input.value === "" || input.disabled) continue;
     const type = input.dataset.type;
     out[input.name] = type === "boolean" ? input.value === "true"
       : type === "integer" || type === "number" ? Number(input.value) : input.value;
@@ -248,6 +251,39 @@ export function initTraining() {
     for (const b of document.querySelectorAll("[data-preset]"))
       b.setAttribute("aria-pressed", String(b.dataset.preset === name));
     $("#job-preset-hint").textContent = PRESETS[name].hint;
+    showBase();
+  }
+
+  // ---- fine-tuning: a base model fixes the architecture, and asks what to do with characters
+  // it lacks
+  const baseSelect = $("#job-base");
+  let models = [];
+  async function loadBases() {
+    ({ models } = await loadModels());
+    const keep = baseSelect.value;
+    baseSelect.replaceChildren(el("option", { value: "" }, "a new model"),
+      ...models.filter((m) => !m.error).map((m) => el("option", { value: m.name }, m.name)));
+    if (models.some((m) => m.name === keep && !m.error)) baseSelect.value = keep;
+    showBase();
+  }
+  function showBase() {
+    const base = models.find((m) => m.name === baseSelect.value && baseSelect.value);
+    $("#job-unknown-field").hidden = !base;
+    $("#job-replacement").hidden = $("#job-unknown").value !== "replace";
+    $("#job-base-hint").textContent = base ? `Fine-tunes "${base.name}": ${describeModel(base)}, ` +
+      "kept as they are." : "Or fine-tune a model: it keeps its size and its characters.";
+    for (const input of inputs.filter((i) => ARCHITECTURE.includes(i.name))) {
+      input.disabled = Boolean(base);
+      if (base) input.value = "";
+    }
+  }
+  baseSelect.addEventListener("change", showBase);
+  $("#job-unknown").addEventListener("change", showBase);
+  function fineTuning() {
+    if (!baseSelect.value) return {};
+    const rule = $("#job-unknown").value;
+    return { base_model: baseSelect.value,
+      unknown_chars: rule === "replace" ? `replace=${$("#job-replacement").value}` : rule };
   }
   for (const b of document.querySelectorAll("[data-preset]"))
     b.addEventListener("click", () => applyPreset(b.dataset.preset));
@@ -260,7 +296,10 @@ export function initTraining() {
     if (watch?.id === id) return;
     watch?.stop();
     watch = new JobWatch(id, (job) => {
-      if (job.status === "succeeded") forgetModels();
+      if (job.status === "succeeded") {
+        forgetModels();
+        loadBases().catch(() => {}); // the new model can be fine-tuned next; the form reports errors
+      }
       loadJobs();
     });
     watch.run();
@@ -274,6 +313,7 @@ export function initTraining() {
         corpus_id: Number(corpusSelect.value),
         model_name: $("#job-model-name").value,
         hyperparameters: readHyperparameters(inputs),
+        ...fineTuning(),
       });
       setStatus(formStatus, `Job ${job.id} queued.`, "ok");
       location.hash = `#training?job=${job.id}`; // follows it (hashchange), and survives a reload
@@ -315,6 +355,7 @@ export function initTraining() {
   async function refresh(params = new URLSearchParams()) {
     try {
       await Promise.all([buildForm(), loadCorpora()]);
+      await loadBases();
       setStatus(formStatus, "");
     } catch (e) {
       setStatus(formStatus, errorText(e), "error");

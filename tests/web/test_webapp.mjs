@@ -213,6 +213,48 @@ try {
     errors.assertNone("after training");
   });
 
+  await check("fine-tuning: the base fixes the size, a character it lacks is named, then replaced", async () => {
+    await page.click("nav a[href='#training']");
+    const before = await page.textContent("#corpus-status");
+    // the trained model's own text (a prefix of it) with one character it has never seen
+    await page.fill("#corpus-text", `${corpusText(20_000)} § `);
+    await page.fill("#corpus-name", "words-more");
+    await page.click("#corpus-upload");
+    await page.waitForFunction((b) => document.querySelector("#corpus-status").textContent !== b &&
+      /ok|error/.test(document.querySelector("#corpus-status").className), before);
+    await page.fill("#job-model-name", "webtest-tuned");
+    await page.click("[data-preset='quick']");
+    await page.selectOption("#job-base", "webtest");
+    assert(await page.$eval("#hp-hidden", (i) => i.disabled && i.value === ""), "the size can still be set");
+    assert(/Fine-tunes "webtest": 1 × LSTM\(48\)/.test(await page.textContent("#job-base-hint")), "no base described");
+    assert(await page.isVisible("#job-unknown-field"), "no choice for characters the model lacks");
+    await page.fill("#hp-epochs", "1");
+    const jobTitle = async (title) => {
+      await page.waitForFunction((t) => /^Job \d+/.test(document.querySelector("#job-title").textContent) &&
+        document.querySelector("#job-title").textContent !== t, title);
+      return page.textContent("#job-title");
+    };
+    const previous = await page.textContent("#job-title");
+    await page.click("#job-start");
+    const first = await jobTitle(previous);
+    await page.waitForFunction(() => ["failed", "succeeded"].includes(document.querySelector("#job-status").textContent));
+    const why = await page.textContent("#job-progress-text");
+    assert(/^Failed: .*§/.test(why), `the job did not fail naming the character: ${why}`);
+    await page.selectOption("#job-unknown", "replace");
+    await page.fill("#job-replacement", " ");
+    await page.click("#job-start");
+    const second = await jobTitle(first);
+    await page.waitForFunction(() => ["failed", "succeeded"].includes(document.querySelector("#job-status").textContent));
+    assert(await page.textContent("#job-status") === "succeeded", `the second job: ${await page.textContent("#job-progress-text")}`);
+    const id = Number(second.match(/^Job (\d+)/)[1]);
+    const { body: job } = await open.api("GET", `/jobs/${id}`);
+    assert(job.base_model === "webtest" && job.unknown_chars === "replace= " && !("hidden" in job.hyperparameters),
+      `the job as stored: ${JSON.stringify(job)}`);
+    await page.selectOption("#job-base", "");
+    assert(await page.isEnabled("#hp-hidden"), "the size stays locked without a base");
+    errors.assertNone("after fine-tuning");
+  });
+
   await check("a job can be cancelled from the page", async () => {
     await page.click("nav a[href='#training']");
     await page.fill("#job-model-name", "cancelled");
