@@ -21,9 +21,10 @@ typedef struct lstm_cache {
     float *c;      /* (T+1, B, H) */
     float *tanh_c; /* (T, B, H) */
     /* W_hh packed for the per-step products (bimm.h), which for the few rows of a step are
-     * several times faster than OpenBLAS: w_hh_t (K = H by 4H) for gates += h W_hh^T and w_hh
-     * (K = 4H by H) for dh = dgates W_hh. Refilled by every forward. No panels (H not a multiple
-     * of BIMM_NR) or no vector kernel: the steps use mm. */
+     * faster than OpenBLAS's AVX2 kernels (lstm.c has the figures): w_hh_t (K = H by 4H) for
+     * gates += h W_hh^T and w_hh (K = 4H by H) for dh = dgates W_hh. Refilled by every forward.
+     * No panels (H not a multiple of BIMM_NR), no vector kernel, or AVX-512 at 32 rows or more:
+     * the steps use mm. */
     bimm_matrix w_hh_t, w_hh;
     int packed; /* the last forward filled them, so its backward uses them */
 } lstm_cache;
