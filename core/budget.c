@@ -17,8 +17,8 @@
  * one layer while the budget is small, then two and three, wider. */
 static const struct {
     int L, H;
-} candidates[] = {{1, 64}, {1, 128}, {1, 192}, {2, 192}, {2, 256}, {2, 384},
-                  {2, 512}, {3, 512}, {3, 768}, {3, 1024}};
+} candidates[] = {{1, 64},  {1, 128}, {2, 128}, {1, 192}, {1, 256}, {2, 192}, {2, 256},
+                  {2, 384}, {2, 512}, {3, 512}, {3, 768}, {3, 1024}};
 #define N_CANDIDATES (int)(sizeof candidates / sizeof *candidates)
 
 static double seconds_now(void)
@@ -119,13 +119,13 @@ static void order_candidates(int *order, int V)
 /* The batch: the largest power of two from BUDGET_MIN_BATCH to 64 that leaves the budget
  * BUDGET_MIN_STEPS steps of T characters, and streams long enough for the text. The budget is
  * `chars` at BUDGET_MIN_BATCH; when time limits it (not the text), a batch k times larger trains
- * about k^0.75 times faster here (the products are larger), but takes k times the characters a
- * step. */
+ * about k^0.4 times faster (1 x 192 on Nietzsche here: 84k, 110k and 154k characters/s at 16, 32
+ * and 64), but takes k times the characters a step. */
 static int choose_batch(double chars, int by_time, int T, size_t n_train)
 {
     int B = 64;
     while (B > BUDGET_MIN_BATCH &&
-           chars * (by_time ? pow((double)B / BUDGET_MIN_BATCH, 0.75) : 1) / ((double)B * T) <
+           chars * (by_time ? pow((double)B / BUDGET_MIN_BATCH, 0.4) : 1) / ((double)B * T) <
                BUDGET_MIN_STEPS)
         B /= 2;
     while (B > 1 && (n_train - 1) / (size_t)B < (size_t)T * 2)
@@ -161,25 +161,29 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
             cfg.L = candidates[order[k]].L;
             cfg.H = candidates[order[k]].H;
             cfg.dropout = cfg.L > 1 && given(o, TOPT_DROPOUT) ? o->cfg.dropout : 0.0f;
-            double need = BUDGET_CHARS_PER_PARAM * learning_params(V, cfg.H, cfg.L);
-            /* a size far beyond the last one's reach is not worth measuring */
+            double params = learning_params(V, cfg.H, cfg.L);
+            double need = BUDGET_CHARS_PER_PARAM * params;
+            /* Where the text runs out before the time, a deeper model that dropout keeps from
+             * memorising it learns more from passing over it again than a small one does. */
+            if (cfg.L > 1 && !(given(o, TOPT_DROPOUT) && o->cfg.dropout == 0.0f))
+                need = fmin(need, fmax(BUDGET_DROPOUT_PASSES * pass_chars,
+                                       BUDGET_DROPOUT_CHARS_PER_PARAM * params));
+            /* a size far beyond the last one's reach is not worth measuring (a deeper one
+             * further on may still qualify by the passes) */
             if (chosen >= 0) {
                 double guess = chosen_rate *
                                learning_params(V, candidates[chosen].H, candidates[chosen].L) /
-                               learning_params(V, cfg.H, cfg.L);
+                               params;
                 if (fmin(guess * train_seconds, text_chars) < need / 2)
-                    break;
+                    continue;
             }
             double rate;
             rc = measure(&rate, &cfg, c, B, o->optimizer, threads, limit, err, errlen);
             if (rc)
                 return rc;
-            double reach = fmin(rate * train_seconds, text_chars);
-            if (chosen >= 0 && reach < need)
-                break;
-            chosen = order[k], chosen_rate = rate;
-            if (reach < need)
-                break; /* the smallest size, even too big: nothing smaller to choose */
+            /* the smallest size is taken even when too big: nothing smaller to choose */
+            if (fmin(rate * train_seconds, text_chars) >= need || chosen < 0)
+                chosen = order[k], chosen_rate = rate;
         }
         o->cfg.L = candidates[chosen].L;
         o->cfg.H = candidates[chosen].H;
@@ -191,10 +195,15 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
         if (!given(o, TOPT_LR) && !given(o, TOPT_OPTIMIZER) && o->optimizer == OPTIM_ADAM)
             o->lr = (float)(BUDGET_LR_ADAM * fmin(1.0, sqrt(256.0 / o->cfg.H)));
         double passes = fmin(chars, text_chars) / pass_chars;
-        if (!given(o, TOPT_DROPOUT)) /* between layers only: a few passes need none */
-            o->cfg.dropout = o->cfg.L == 1 || passes <= 2
-                                 ? 0.0f
-                                 : (float)fmin(0.3, 0.05 * log2(passes));
+        /* between layers only: a few passes need none; more as passes repeat the text and as
+         * the characters per parameter fall below BUDGET_CHARS_PER_PARAM */
+        double per_param = fmin(chars, text_chars) / learning_params(V, o->cfg.H, o->cfg.L);
+        if (!given(o, TOPT_DROPOUT))
+            o->cfg.dropout =
+                o->cfg.L == 1 || passes <= 2
+                    ? 0.0f
+                    : (float)fmin(0.4, 0.05 * log2(passes) +
+                                           0.1 * log2(fmax(1.0, BUDGET_CHARS_PER_PARAM / per_param)));
         p->chose_size = 1;
     }
     /* the speed of what will be trained, at its batch, for the schedule */
@@ -222,12 +231,14 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
     if (p->chose_size)
         snprintf(p->why, sizeof p->why,
                  "%.0f s at %.0f characters/s measured here train %d x %d (%.0fk parameters) on "
-                 "%.1fM characters, %.1f passes over the text%s: the largest size with %.0f "
-                 "characters per parameter; batch %d, seq_len %d, dropout %.2g; lr %.3g warms up, "
-                 "then decays to %.2g of it at the end",
+                 "%.1fM characters, %.1f passes over the text, %.1f per parameter%s: the largest "
+                 "size with %.0f characters per parameter or, with dropout between layers, %.0f "
+                 "passes and %.0f per parameter; batch %d, seq_len %d, dropout %.2g; lr %.3g "
+                 "warms up, then decays to %.2g of it at the end",
                  o->max_seconds, p->chars_per_sec, o->cfg.L, o->cfg.H, params / 1e3,
-                 p->budget_chars / 1e6, p->passes, early, BUDGET_CHARS_PER_PARAM, o->batch,
-                 o->cfg.seq_len, o->cfg.dropout, o->lr, BUDGET_LR_FLOOR);
+                 p->budget_chars / 1e6, p->passes, p->budget_chars / params, early,
+                 BUDGET_CHARS_PER_PARAM, BUDGET_DROPOUT_PASSES, BUDGET_DROPOUT_CHARS_PER_PARAM,
+                 o->batch, o->cfg.seq_len, o->cfg.dropout, o->lr, BUDGET_LR_FLOOR);
     else
         snprintf(p->why, sizeof p->why,
                  "the size was given; %.0f s at %.0f characters/s measured here is %.1fM "

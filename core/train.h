@@ -51,7 +51,7 @@ typedef struct train_plan {
     long long steps;          /* optimizer steps the schedule first planned for */
     int ends_early;           /* the text allows fewer steps than the time: the run stops after
                                  `steps` (BUDGET_MAX_PASSES passes), before the deadline */
-    char why[512];            /* one or two sentences, for people */
+    char why[768];            /* one or two sentences, for people */
 } train_plan;
 
 typedef void (*train_progress_fn)(void *ctx, const train_progress *p);
