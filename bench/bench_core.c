@@ -15,6 +15,7 @@
 #include "optim.h"
 #include "rng.h"
 #include "sample.h"
+#include "simd.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -185,6 +186,9 @@ int main(int argc, char **argv)
         return 1;
     }
     free(text);
+    /* the kernels in use, so that run.sh gives PyTorch's OpenBLAS the same */
+    printf("{\"bench\":\"kernels\",\"impl\":\"lstmgen\",\"simd\":\"%s\",\"blas\":\"%s\"}\n",
+           simd_name(simd_level()), mm_blas_core());
     size_t windows = (c.n_train - 60 + 2) / 3;
     /* The arithmetic limit: the step's matrix products at the measured BLAS rate. Per sequence
      * the forward, dh and dW products each cost 2 T 4H H FLOPs (the one-hot input is a lookup). */
