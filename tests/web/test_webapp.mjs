@@ -229,24 +229,24 @@ try {
     assert(/Fine-tunes "webtest": 1 × LSTM\(48\)/.test(await page.textContent("#job-base-hint")), "no base described");
     assert(await page.isVisible("#job-unknown-field"), "no choice for characters the model lacks");
     await page.fill("#hp-epochs", "1");
-    const jobTitle = async (title) => {
-      await page.waitForFunction((t) => /^Job \d+/.test(document.querySelector("#job-title").textContent) &&
-        document.querySelector("#job-title").textContent !== t, title);
-      return page.textContent("#job-title");
+    // A new job's end: the panel shows a final status with a text other than the last job's
+    // (its title and status change first, before the job's own state arrives).
+    const ends = async () => {
+      const before = await page.textContent("#job-progress-text");
+      await page.click("#job-start");
+      await page.waitForFunction((b) => ["failed", "succeeded"].includes(document.querySelector("#job-status").textContent) &&
+        document.querySelector("#job-progress-text").textContent !== b &&
+        /^(Failed|Done)/.test(document.querySelector("#job-progress-text").textContent), before);
+      return { title: await page.textContent("#job-title"), status: await page.textContent("#job-status"),
+        text: await page.textContent("#job-progress-text") };
     };
-    const previous = await page.textContent("#job-title");
-    await page.click("#job-start");
-    const first = await jobTitle(previous);
-    await page.waitForFunction(() => ["failed", "succeeded"].includes(document.querySelector("#job-status").textContent));
-    const why = await page.textContent("#job-progress-text");
-    assert(/^Failed: .*§/.test(why), `the job did not fail naming the character: ${why}`);
+    const first = await ends();
+    assert(first.status === "failed" && /^Failed: .*§/.test(first.text), `the job did not fail naming the character: ${first.text}`);
     await page.selectOption("#job-unknown", "replace");
     await page.fill("#job-replacement", " ");
-    await page.click("#job-start");
-    const second = await jobTitle(first);
-    await page.waitForFunction(() => ["failed", "succeeded"].includes(document.querySelector("#job-status").textContent));
-    assert(await page.textContent("#job-status") === "succeeded", `the second job: ${await page.textContent("#job-progress-text")}`);
-    const id = Number(second.match(/^Job (\d+)/)[1]);
+    const second = await ends();
+    assert(second.status === "succeeded" && second.title !== first.title, `the second job: ${second.title}: ${second.text}`);
+    const id = Number(second.title.match(/^Job (\d+)/)[1]);
     const { body: job } = await open.api("GET", `/jobs/${id}`);
     assert(job.base_model === "webtest" && job.unknown_chars === "replace= " && !("hidden" in job.hyperparameters),
       `the job as stored: ${JSON.stringify(job)}`);
