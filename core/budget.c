@@ -198,12 +198,11 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
         /* between layers only: a few passes need none; more as passes repeat the text and as
          * the characters per parameter fall below BUDGET_CHARS_PER_PARAM */
         double per_param = fmin(chars, text_chars) / learning_params(V, o->cfg.H, o->cfg.L);
+        double short_of = fmax(1.0, BUDGET_CHARS_PER_PARAM / per_param);
         if (!given(o, TOPT_DROPOUT))
-            o->cfg.dropout =
-                o->cfg.L == 1 || passes <= 2
-                    ? 0.0f
-                    : (float)fmin(0.4, 0.05 * log2(passes) +
-                                           0.1 * log2(fmax(1.0, BUDGET_CHARS_PER_PARAM / per_param)));
+            o->cfg.dropout = o->cfg.L == 1 || passes <= 2
+                                 ? 0.0f
+                                 : (float)fmin(0.4, 0.05 * log2(passes) + 0.1 * log2(short_of));
         p->chose_size = 1;
     }
     /* the speed of what will be trained, at its batch, for the schedule */
