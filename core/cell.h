@@ -14,7 +14,7 @@ lstm_cell(float *gi, float *gf, float *gg, float *go, float c_prev, float *c, fl
 {
     float i = mathfn_sigmoid(*gi), f = mathfn_sigmoid(*gf);
     float g = mathfn_tanh(*gg), o = mathfn_sigmoid(*go);
-    float cv = f * c_prev + i * g;
+    float cv = fmaf(f, c_prev, i * g);
     float t = mathfn_tanh(cv);
     *gi = i, *gf = f, *gg = g, *go = o;
     *c = cv;

@@ -3,6 +3,7 @@
 #ifndef CORE_MATHFN_H
 #define CORE_MATHFN_H
 
+#include <math.h>
 #include <stdint.h>
 
 /* The elementwise loops (gates, softmax) are compiled once per SIMD width and picked at run time
@@ -10,8 +11,9 @@
  * and LSTMGEN_SIMD=avx2 runs on an AVX-512 machine what an AVX2-only one would (GCC's
  * target_clones would pick by the CPU alone). A loop is written once as an always-inline
  * NAME_body; MATHFN_COPIES(NAME, params, args) compiles it for each width and
- * MATHFN_RUN(NAME, args) calls the right one. Elementwise and without FMA contraction (C11 mode),
- * every copy gives the same bits.
+ * MATHFN_RUN(NAME, args) calls the right one. Elementwise, without implicit FMA contraction (C11
+ * mode), and with every fused multiply-add written as fmaf (one instruction in the copies, a
+ * correctly rounded libm call in the portable body), every copy gives the same bits.
  * The copies run with denormals flushed to zero: a vectorised loop computes both sides of exp's
  * clamp in every lane, and sigmoid's clamped side, 1 / (1 + e^88) = 6e-39, is denormal, which
  * without the flush costs a microcode assist per AVX2 iteration (3x the time, in generation). A
@@ -20,8 +22,8 @@
 #include "simd.h"
 #include <xmmintrin.h>
 #define MATHFN_COPIES(name, params, args)                                                      \
-    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; } \
-    __attribute__((target("avx2"))) static void name##_avx2 params { name##_body args; }
+    __attribute__((target("avx512f,fma"))) static void name##_avx512 params { name##_body args; } \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; }
 #define MATHFN_RUN(name, args)                                                                 \
     do {                                                                                       \
         unsigned mathfn_csr_ = _mm_getcsr();                                                   \
@@ -46,16 +48,16 @@ static inline float mathfn_exp(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     /* round to nearest by the 1.5 * 2^23 trick, which vectorises where roundevenf is a call */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f; /* ln2 split in two for an exact reduction */
-    r = r + n * 2.12194440e-4f;
+    float n = fmaf(x, 1.44269504088896341f, 12582912.0f) - 12582912.0f;
+    float r = fmaf(n, -0.693359375f, x); /* ln2 split in two for an exact reduction */
+    r = fmaf(n, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
     union { int32_t i; float f; } scale; /* 2^n from its bits; n in [-126, 127] after the clamp */
     scale.i = ((int32_t)n + 127) << 23;
     return p * scale.f;
@@ -73,14 +75,14 @@ static inline float mathfn_tanh(float x)
     float big = (1.0f - e) / (1.0f + e);
     float s = a * a;
     float p = 5.9002744094558595e-4f;   /* 6404582/10854718875 */
-    p = p * s - 1.4558343870513183e-3f; /* -929569/638512875 */
-    p = p * s + 3.5921280365724811e-3f; /* 21844/6081075 */
-    p = p * s - 8.8632355299021966e-3f; /* -1382/155925 */
-    p = p * s + 2.1869488536155203e-2f; /* 62/2835 */
-    p = p * s - 5.3968253968253968e-2f; /* -17/315 */
-    p = p * s + 1.3333333333333333e-1f; /* 2/15 */
-    p = p * s - 3.3333333333333333e-1f; /* -1/3 */
-    float small = a + a * s * p;
+    p = fmaf(p, s, -1.4558343870513183e-3f); /* -929569/638512875 */
+    p = fmaf(p, s, 3.5921280365724811e-3f);  /* 21844/6081075 */
+    p = fmaf(p, s, -8.8632355299021966e-3f); /* -1382/155925 */
+    p = fmaf(p, s, 2.1869488536155203e-2f);  /* 62/2835 */
+    p = fmaf(p, s, -5.3968253968253968e-2f); /* -17/315 */
+    p = fmaf(p, s, 1.3333333333333333e-1f);  /* 2/15 */
+    p = fmaf(p, s, -3.3333333333333333e-1f); /* -1/3 */
+    float small = fmaf(a * s, p, a);
     float t = a < 0.55f ? small : big;
     return x < 0 ? -t : t;
 }
