@@ -8,7 +8,8 @@
 # usage: bench/budget.sh [CASE...]
 #   CASE: shakespeare-40 shakespeare-120 nietzsche-120 nietzsche-600 hongloumeng-300
 #   (default: all; CORPORA=dir holds the texts, default ../shared/corpora; AUTO_ONLY=1 runs the
-#   automatic choice alone, after a change to it: the other runs do not depend on it)
+#   automatic choice alone, after a change to it: the other runs do not depend on it; TORCH=0
+#   leaves PyTorch out, whose runs do not depend on lstmgen's build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpora=${CORPORA:-../shared/corpora}
@@ -89,8 +90,10 @@ for c in "${cases[@]}"; do
             best_loss=$loss best_what=$what
         fi
     done < <(hand "$c")
-    torch=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/budget_torch.py "$text" "$seconds" 2 |
-            /usr/bin/python3 -c 'import json, sys; print("%.4f" % json.load(sys.stdin)["best_val_loss"])')
+    torch=nan
+    [ "${TORCH:-1}" = 0 ] ||
+        torch=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/budget_torch.py "$text" "$seconds" 2 |
+                /usr/bin/python3 -c 'import json, sys; print("%.4f" % json.load(sys.stdin)["best_val_loss"])')
     echo "$c pytorch: $torch" >&2
     rows+=("$c $auto_loss $auto_what|$best_loss $best_what|$torch")
 done
@@ -102,7 +105,7 @@ for r in "${rows[@]}"; do
     IFS='|' read -r a h t <<<"$r"
     read -r c al aw <<<"$a"
     read -r hl hw <<<"$h"
-    /usr/bin/python3 -c "print('| %s s | %s (%s) | %s (%s) | %+.1f %% | %s | %+.1f %% |' % (
+    /usr/bin/python3 -c "nan = float('nan'); print('| %s s | %s (%s) | %s (%s) | %+.1f %% | %s | %+.1f %% |' % (
         '$c'.replace('-', ' '), '$al', '$aw', '$hl', '$hw', ($al / $hl - 1) * 100, '$t',
         ($al / $t - 1) * 100))"
 done
