@@ -20,7 +20,7 @@ def main():
            f"- corpus sha256: `{meta.get('corpus_sha256', '?')}` ({meta.get('corpus_chars', '?')} characters)",
            f"- regime: {info['regime']}; lowercase: {'yes' if info['lowercase'] else 'no'}",
            f"- epochs run: {len(whole)}; training time: {total / 60:.1f} min on this repository's 2-core "
-           f"machine, which was running other work at the same time",
+           f"machine",
            f"- the file holds epoch {best['epoch']} (best validation loss {best['val_loss']:.4f} nats "
            f"per character, {best['val_loss'] / 0.6931471805599453:.3f} bits)" if best else "", "",
            "| epoch | train loss | val loss | seconds |", "|---:|---:|---:|---:|"]
