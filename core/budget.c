@@ -35,6 +35,28 @@ static double learning_params(int V, int H, int L)
     return (double)model_param_count(V, H, L) - 4.0 * H * V;
 }
 
+/* The characters a size needs to qualify: BUDGET_CHARS_PER_PARAM per parameter, or fewer, by
+ * where the parameters are.
+ * - Mostly in the recurrent layers (a small vocabulary): a deeper model, which dropout between
+ *   its layers keeps from memorising the text, learns from BUDGET_DROPOUT_PASSES passes and
+ *   BUDGET_DROPOUT_CHARS_PER_PARAM per parameter.
+ * - Mostly in the output layer (a large vocabulary), which dropout does not reach: a single
+ *   layer learns from BUDGET_OUTPUT_CHARS_PER_PARAM per parameter, and a deeper one gets no
+ *   allowance (Chinese, 300 s: 1 x 256 reached 4.046 nats, 1 x 128 4.062, 2 x 128 with
+ *   dropout 0.33 4.188). */
+static double chars_needed(int V, int H, int L, int dropout_allowed, double pass_chars)
+{
+    double params = learning_params(V, H, L), output = (double)H * V + V;
+    double need = BUDGET_CHARS_PER_PARAM * params;
+    int output_heavy = output >= params - output;
+    if (!output_heavy && L > 1 && dropout_allowed)
+        need = fmin(need, fmax(BUDGET_DROPOUT_PASSES * pass_chars,
+                               BUDGET_DROPOUT_CHARS_PER_PARAM * params));
+    if (output_heavy && L == 1)
+        need = fmin(need, BUDGET_OUTPUT_CHARS_PER_PARAM * params);
+    return need;
+}
+
 /* Characters a second this machine trains cfg at batch B on the corpus: a few real training
  * steps (forward, backward, clipping, the optimizer) after one to warm up, for at most about
  * `limit` seconds. */
@@ -70,21 +92,26 @@ static int measure(double *chars_per_sec, const model_config *cfg, const corpus 
             if (seq || t == T - 1)
                 targets[seq ? t * B + j : j] = c->ids[at + 1];
         }
-    double start = 0;
-    int timed = 0;
+    /* The fastest step, not the mean: on a shared machine a step now and then waits for the
+     * CPU, and a mean over this few steps swung by a quarter from run to run (Nietzsche, 120 s,
+     * chose 2 x 128, 1 x 256 and 2 x 192 in three runs), while the choice wants this machine's
+     * speed. The schedule follows the speed the run then measures. */
+    double start = 0, fastest = INFINITY;
     for (int k = 0;; k++) {
+        double step_start = seconds_now();
         if (k == 1)
-            start = seconds_now();
+            start = step_start;
         dpnet_zero_state(&d);
         dpnet_step(&d, &m->p, ids, targets, B, T, cfg->dropout > 0, (uint64_t)k, grads);
         optim_clip(grads, m->n_params, 5.0);
         optim_step(&opt, m->params, grads, 1e-4f);
-        timed = k;
-        double spent = k >= 1 ? seconds_now() - start : 0;
-        if (k >= 1 && (k >= 8 || spent > limit || (k >= 2 && spent > limit / 4)))
+        double now = seconds_now();
+        if (k >= 1 && now - step_start < fastest)
+            fastest = now - step_start;
+        if (k >= 1 && (k >= 32 || now - start > limit || (k >= 2 && now - start > limit / 4)))
             break;
     }
-    *chars_per_sec = (double)timed * B * T / (seconds_now() - start);
+    *chars_per_sec = (double)B * T / fastest;
     goto done;
 nomem:
     rc = core_errf(err, errlen, CORE_ENOMEM, "out of memory measuring a model size");
@@ -161,20 +188,16 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
             cfg.L = candidates[order[k]].L;
             cfg.H = candidates[order[k]].H;
             cfg.dropout = cfg.L > 1 && given(o, TOPT_DROPOUT) ? o->cfg.dropout : 0.0f;
+            int dropout_allowed = !(given(o, TOPT_DROPOUT) && o->cfg.dropout == 0.0f);
             double params = learning_params(V, cfg.H, cfg.L);
-            double need = BUDGET_CHARS_PER_PARAM * params;
-            /* Where the text runs out before the time, a deeper model that dropout keeps from
-             * memorising it learns more from passing over it again than a small one does. */
-            if (cfg.L > 1 && !(given(o, TOPT_DROPOUT) && o->cfg.dropout == 0.0f))
-                need = fmin(need, fmax(BUDGET_DROPOUT_PASSES * pass_chars,
-                                       BUDGET_DROPOUT_CHARS_PER_PARAM * params));
             /* a size far beyond the last one's reach is not worth measuring (a deeper one
              * further on may still qualify by the passes) */
             if (chosen >= 0) {
                 double guess = chosen_rate *
                                learning_params(V, candidates[chosen].H, candidates[chosen].L) /
-                               params;
-                if (fmin(guess * train_seconds, text_chars) < need / 2)
+                               params * train_seconds;
+                if (fmin(guess, text_chars) <
+                    chars_needed(V, cfg.H, cfg.L, dropout_allowed, pass_chars) / 2)
                     continue;
             }
             double rate;
@@ -182,7 +205,9 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
             if (rc)
                 return rc;
             /* the smallest size is taken even when too big: nothing smaller to choose */
-            if (fmin(rate * train_seconds, text_chars) >= need || chosen < 0)
+            if (fmin(rate * train_seconds, text_chars) >=
+                    chars_needed(V, cfg.H, cfg.L, dropout_allowed, pass_chars) ||
+                chosen < 0)
                 chosen = order[k], chosen_rate = rate;
         }
         o->cfg.L = candidates[chosen].L;
@@ -231,13 +256,15 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
         snprintf(p->why, sizeof p->why,
                  "%.0f s at %.0f characters/s measured here train %d x %d (%.0fk parameters) on "
                  "%.1fM characters, %.1f passes over the text, %.1f per parameter%s: the largest "
-                 "size with %.0f characters per parameter or, with dropout between layers, %.0f "
-                 "passes and %.0f per parameter; batch %d, seq_len %d, dropout %.2g; lr %.3g "
-                 "warms up, then decays to %.2g of it at the end",
+                 "size with %.0f characters per parameter, or a deeper one with dropout at %.0f "
+                 "passes over the text and %.0f per parameter (where the output layer holds most "
+                 "parameters: one layer at %.0f); batch %d, seq_len %d, "
+                 "dropout %.2g; lr %.3g warms up, then decays to %.2g of it at the end",
                  o->max_seconds, p->chars_per_sec, o->cfg.L, o->cfg.H, params / 1e3,
                  p->budget_chars / 1e6, p->passes, p->budget_chars / params, early,
                  BUDGET_CHARS_PER_PARAM, BUDGET_DROPOUT_PASSES, BUDGET_DROPOUT_CHARS_PER_PARAM,
-                 o->batch, o->cfg.seq_len, o->cfg.dropout, o->lr, BUDGET_LR_FLOOR);
+                 BUDGET_OUTPUT_CHARS_PER_PARAM, o->batch, o->cfg.seq_len, o->cfg.dropout, o->lr,
+                 BUDGET_LR_FLOOR);
     else
         snprintf(p->why, sizeof p->why,
                  "the size was given; %.0f s at %.0f characters/s measured here is %.1fM "

@@ -2,16 +2,21 @@
  * long one on a small text needs regularisation. With max_seconds and no model size, train_run
  * asks budget_plan, which measures how many characters a second this machine trains each
  * candidate size on the corpus, and takes the largest that the budget can feed
- * BUDGET_CHARS_PER_PARAM characters per parameter. It then sets what the user left unset:
- * batch (so the budget holds at least BUDGET_MIN_STEPS optimizer steps), seq_len, the peak
- * learning rate, and dropout (from the number of passes over the text the budget will make).
- * The constants come from runs on 100 kB of Shakespeare in 40 and 120 s and on Nietzsche in
- * 120 s (bench/budget.sh): there, more and faster steps (batch 16, lr 0.008) beat larger
- * batches and char-rnn's 0.002, and 100 kB stopped improving after about 25 passes. With max_seconds and neither
- * epochs nor lr_decay, the learning rate follows budget_lr: a linear warm-up, then a cosine down
- * to BUDGET_LR_FLOOR of its peak at the step the budget is expected to end, an estimate
- * train_run refines as it measures its own speed. A short text with a long budget is learned in
- * BUDGET_MAX_PASSES passes: the size is chosen for those, and the run ends after them. Options the user gave are never changed. */
+ * BUDGET_CHARS_PER_PARAM characters per parameter, or fewer: where the recurrent layers hold
+ * most of the parameters, a deeper model with dropout at BUDGET_DROPOUT_PASSES passes over the
+ * text and BUDGET_DROPOUT_CHARS_PER_PARAM; where the output layer does (a large vocabulary), a
+ * single layer at BUDGET_OUTPUT_CHARS_PER_PARAM. It then
+ * sets what the user left unset: batch (so the budget holds at least BUDGET_MIN_STEPS optimizer
+ * steps), seq_len, the peak learning rate, and dropout (from the passes over the text the budget
+ * will make and the characters per parameter). The constants come from bench/budget.sh's runs
+ * (100 kB of Shakespeare in 40 and 120 s, Nietzsche in 120 and 600 s, 1 MB of Chinese in 300 s):
+ * there, more and faster steps (batch 16, lr 0.008) beat larger batches and char-rnn's 0.002,
+ * and 100 kB stopped improving after about 25 passes without dropout. With max_seconds and
+ * neither epochs nor lr_decay, the learning rate follows budget_lr: a linear warm-up, then a
+ * cosine down to BUDGET_LR_FLOOR of its peak at the step the budget is expected to end, an
+ * estimate train_run refines as it measures its own speed. A short text with a long budget is
+ * learned in BUDGET_MAX_PASSES passes: the size is chosen for those, and the run ends after
+ * them. Options the user gave are never changed. */
 #ifndef CORE_BUDGET_H
 #define CORE_BUDGET_H
 
@@ -34,6 +39,9 @@
 #define BUDGET_DROPOUT_CHARS_PER_PARAM 4.0 /* ... and this many characters per parameter, fewer
                                        than BUDGET_CHARS_PER_PARAM (the bundled 2 x 384 model,
                                        dropout 0.4, was best on Nietzsche after 12 passes, 3.8) */
+#define BUDGET_OUTPUT_CHARS_PER_PARAM 4.0 /* a single layer whose output layer holds most of
+                                       its parameters (a large vocabulary) learns from this
+                                       many (1 MB of Chinese in 300 s, budget.c) */
 #define BUDGET_TRAIN_SHARE 0.92     /* of max_seconds planned for training steps; the rest for
                                        measuring, validation, samples and checkpoints */
 
