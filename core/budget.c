@@ -35,16 +35,9 @@ static double learning_params(int V, int H, int L)
     return (double)model_param_count(V, H, L) - 4.0 * H * V;
 }
 
-/* The characters a size needs to qualify: BUDGET_CHARS_PER_PARAM per parameter, or fewer, by
- * where the parameters are.
- * - Mostly in the recurrent layers (a small vocabulary): a deeper model, which dropout between
- *   its layers keeps from memorising the text, learns from BUDGET_DROPOUT_PASSES passes and
- *   BUDGET_DROPOUT_CHARS_PER_PARAM per parameter.
- * - Mostly in the output layer (a large vocabulary), which dropout does not reach: a single
- *   layer learns from BUDGET_OUTPUT_CHARS_PER_PARAM per parameter, and a deeper one gets no
- *   allowance (Chinese, 300 s: 1 x 256 reached 4.046 nats, 1 x 128 4.062, 2 x 128 with
- *   dropout 0.33 4.188). */
-static double chars_needed(int V, int H, int L, int dropout_allowed, double pass_chars)
+/* Dropout's reach decides the allowance (budget.h): measured on Chinese in 300 s, 1 x 256 reached
+ * 4.046 nats, 1 x 128 4.062, and 2 x 128 with dropout 0.33 only 4.188. */
+double budget_chars_needed(int V, int H, int L, int dropout_allowed, double pass_chars)
 {
     double params = learning_params(V, H, L), output = (double)H * V + V;
     double need = BUDGET_CHARS_PER_PARAM * params;
@@ -197,7 +190,7 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
                                learning_params(V, candidates[chosen].H, candidates[chosen].L) /
                                params * train_seconds;
                 if (fmin(guess, text_chars) <
-                    chars_needed(V, cfg.H, cfg.L, dropout_allowed, pass_chars) / 2)
+                    budget_chars_needed(V, cfg.H, cfg.L, dropout_allowed, pass_chars) / 2)
                     continue;
             }
             double rate;
@@ -206,7 +199,7 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
                 return rc;
             /* the smallest size is taken even when too big: nothing smaller to choose */
             if (fmin(rate * train_seconds, text_chars) >=
-                    chars_needed(V, cfg.H, cfg.L, dropout_allowed, pass_chars) ||
+                    budget_chars_needed(V, cfg.H, cfg.L, dropout_allowed, pass_chars) ||
                 chosen < 0)
                 chosen = order[k], chosen_rate = rate;
         }

@@ -52,6 +52,17 @@
 int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, char *err,
                 size_t errlen);
 
+/* The characters a size (L x H, vocabulary V) needs to qualify: BUDGET_CHARS_PER_PARAM per
+ * parameter, or fewer, by where the parameters are.
+ * - Mostly in the recurrent layers (a small vocabulary): a deeper model, which dropout between
+ *   its layers keeps from memorising the text, needs BUDGET_DROPOUT_PASSES passes over the text
+ *   (pass_chars each) and BUDGET_DROPOUT_CHARS_PER_PARAM per parameter, unless dropout is
+ *   ruled out (dropout_allowed 0).
+ * - Mostly in the output layer (a large vocabulary), which dropout does not reach: a single
+ *   layer needs BUDGET_OUTPUT_CHARS_PER_PARAM per parameter, and a deeper one no fewer than
+ *   BUDGET_CHARS_PER_PARAM. */
+double budget_chars_needed(int V, int H, int L, int dropout_allowed, double pass_chars);
+
 /* The learning rate of optimizer step `step` (0-based) of a run planned for plan_steps. */
 float budget_lr(float lr, long long step, long long plan_steps);
 
