@@ -173,6 +173,8 @@ static void print_options_json(void)
         }
         cJSON_AddItemToObject(o, "default", d);
         cJSON_AddStringToObject(o, "help", t->help);
+        if (t->architecture) /* fine-tuning keeps it */
+            cJSON_AddTrueToObject(o, "architecture");
         cJSON_AddItemToArray(arr, o);
     }
     char *text = cJSON_Print(arr);

@@ -18,18 +18,22 @@ const train_opt train_opts[TOPT_COUNT] = {
                      "on the next character (Deep Learning with Python, chapter 8). sequence: "
                      "char-rnn's, contiguous seq_len chunks, loss at every character, state "
                      "carried across batches; it generates in O(1) per character, so it is the "
-                     "better choice for serving"},
+                     "better choice for serving",
+                     .architecture = 1},
     [TOPT_LAYERS] = {"layers", TOPT_INT, 1, MODEL_MAX_LAYERS, NULL,
-                     "LSTM layers: one in the book's recipe, two in char-rnn's"},
+                     "LSTM layers: one in the book's recipe, two in char-rnn's",
+                     .architecture = 1},
     [TOPT_HIDDEN] = {"hidden", TOPT_INT, MODEL_MIN_HIDDEN, MODEL_MAX_HIDDEN, NULL,
                      "units per layer: the book's 128 for window; 256 for sequence, enough for a "
-                     "few MB of text without overfitting quickly"},
+                     "few MB of text without overfitting quickly",
+                     .architecture = 1},
     [TOPT_DROPOUT] = {"dropout", TOPT_NUM, 0, MODEL_MAX_DROPOUT, NULL,
                       "dropout between layers: light regularisation for two; with one layer it "
                       "is 0 unless set"},
     [TOPT_MAXLEN] = {"maxlen", TOPT_INT, 1, MODEL_MAX_LENGTH, NULL,
                      "window length (window regime; also the window of window-mode "
-                     "generation), the book's"},
+                     "generation), the book's",
+                     .architecture = 1},
     [TOPT_STEP] = {"step", TOPT_INT, 1, MODEL_MAX_LENGTH, NULL,
                    "characters between window starts (window regime), the book's"},
     [TOPT_SEQ_LEN] = {"seq_len", TOPT_INT, 1, MODEL_MAX_LENGTH, NULL,
@@ -57,7 +61,8 @@ const train_opt train_opts[TOPT_COUNT] = {
                            "the best epoch; 0 trains on everything, as the book does"},
     [TOPT_LOWERCASE] = {"lowercase", TOPT_BOOL, 0, 1, NULL,
                         "lowercase the text first, as the book does: fewer characters to learn; "
-                        "prompts are then lowercased too"},
+                        "prompts are then lowercased too",
+                        .architecture = 1},
     [TOPT_SEED] = {"seed", TOPT_INT, 0, 9007199254740992.0, NULL,
                    "initialisation, shuffling and dropout: the same corpus, options, seed and "
                    "threads give a bit-identical checkpoint"},
@@ -258,26 +263,22 @@ void train_opt_format(char *buf, size_t n, int id, double v)
 int train_opts_adopt_model(int *given, double *value, const model_config *cfg,
                            const char **field, char *err, size_t errlen)
 {
-    const struct {
-        int id;
-        double v;
-    } arch[] = {{TOPT_REGIME, cfg->regime}, {TOPT_LAYERS, cfg->L}, {TOPT_HIDDEN, cfg->H},
-                {TOPT_MAXLEN, cfg->maxlen}, {TOPT_LOWERCASE, cfg->lowercase}};
-    for (size_t i = 0; i < sizeof arch / sizeof *arch; i++) {
-        int id = arch[i].id;
+    train_options model = {.cfg = *cfg}; /* to read cfg's values by option id */
+    for (int id = 0; id < TOPT_COUNT; id++) {
         /* maxlen means something only to a window model */
-        if (id == TOPT_MAXLEN && cfg->regime != REGIME_WINDOW)
+        if (!train_opts[id].architecture || (id == TOPT_MAXLEN && cfg->regime != REGIME_WINDOW))
             continue;
-        if (given[id] && value[id] != arch[i].v) {
+        double v = train_opt_get(&model, id);
+        if (given[id] && value[id] != v) {
             char want[32];
-            train_opt_format(want, sizeof want, id, arch[i].v);
+            train_opt_format(want, sizeof want, id, v);
             if (field)
                 *field = train_opts[id].name;
             return core_errf(err, errlen, CORE_EINVAL, "%s: the model being fine-tuned has %s; "
                              "fine-tuning keeps its architecture", train_opts[id].name, want);
         }
         given[id] = 1;
-        value[id] = arch[i].v;
+        value[id] = v;
     }
     return 0;
 }

@@ -30,6 +30,8 @@ typedef struct train_opt {
     double lo, hi;               /* TOPT_INT, TOPT_NUM */
     const char *const *choices;  /* TOPT_CHOICE: NULL-terminated, index = value */
     const char *help;            /* what it does, and why the default is what it is */
+    int architecture;            /* part of a model's architecture: fine-tuning keeps the
+                                    checkpoint's value (train_opts_adopt_model) */
 } train_opt;
 
 /* Indexed by enum train_opt_id. */
@@ -61,9 +63,10 @@ int train_opt_check(int id, double v, char *err, size_t errlen);
 int train_opts_build(train_options *o, const int *given, const double *value, const char **field,
                      char *err, size_t errlen);
 
-/* Fine-tuning keeps a checkpoint's architecture: regime, layers, hidden, maxlen and lowercase
- * become given with cfg's values, before train_opts_build (so the regime's defaults are its
- * own). A different value given for one of them is CORE_EINVAL, *field naming it. */
+/* Fine-tuning keeps a checkpoint's architecture: the options marked architecture (regime,
+ * layers, hidden, maxlen for a window model, lowercase) become given with cfg's values, before
+ * train_opts_build (so the regime's defaults are its own). A different value given for one of
+ * them is CORE_EINVAL, *field naming it. */
 int train_opts_adopt_model(int *given, double *value, const model_config *cfg,
                            const char **field, char *err, size_t errlen);
 

@@ -58,6 +58,8 @@ def schema(options, old):
             p["minimum"], p["maximum"] = o["minimum"], o["maximum"]
         if o["default"]["window"] == o["default"]["sequence"]:
             p["default"] = o["default"]["window"]
+        if o.get("architecture"):  # the web app locks these when it fine-tunes
+            p["x-architecture"] = True
         props[o["name"]] = p
     new = dict(old)
     new["properties"] = props

@@ -10,9 +10,6 @@ import { $, el, errorText, fmt, setStatus } from "./ui.js";
 // of fields, their types, ranges and descriptions come from the schema.
 const MAIN_FIELDS = ["regime", "layers", "hidden", "epochs", "max_seconds", "sample_chars"];
 
-// What a fine-tuned model keeps from the one it starts from: the server refuses other values.
-const ARCHITECTURE = ["regime", "layers", "hidden", "maxlen", "lowercase"];
-
 // Each preset starts from an empty form (every key at its regime's default) and sets these.
 const PRESETS = {
   book: {
@@ -51,6 +48,8 @@ function hyperparameterField(name, spec) {
   }
   input.setAttribute("aria-describedby", hintId);
   input.dataset.type = spec.type;
+  // fine-tuning keeps the base model's value: the form locks it (the server's table says which)
+  if (spec["x-architecture"]) input.dataset.architecture = "";
   return el("div", { class: "field" }, el("label", { for: id }, name), input,
     el("small", { id: hintId, class: "hint", title: spec.description }, spec.description || ""));
 }
@@ -272,7 +271,7 @@ export function initTraining() {
     $("#job-replacement").hidden = $("#job-unknown").value !== "replace";
     $("#job-base-hint").textContent = base ? `Fine-tunes "${base.name}": ${describeModel(base)}, ` +
       "kept as they are." : "Or fine-tune a model: it keeps its size and its characters.";
-    for (const input of inputs.filter((i) => ARCHITECTURE.includes(i.name))) {
+    for (const input of inputs.filter((i) => "architecture" in i.dataset)) {
       input.disabled = Boolean(base);
       if (base) input.value = "";
     }
