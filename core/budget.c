@@ -175,13 +175,13 @@ int budget_plan(train_plan *p, train_options *o, const corpus *c, int threads, c
         int B = given(o, TOPT_BATCH) ? o->batch : choose_batch(0, 1, T, c->n_train);
         int order[N_CANDIDATES], chosen = -1;
         double chosen_rate = 0;
+        int dropout_allowed = !(given(o, TOPT_DROPOUT) && o->cfg.dropout == 0.0f);
         order_candidates(order, V);
         for (int k = 0; k < N_CANDIDATES; k++) {
             model_config cfg = o->cfg;
             cfg.L = candidates[order[k]].L;
             cfg.H = candidates[order[k]].H;
             cfg.dropout = cfg.L > 1 && given(o, TOPT_DROPOUT) ? o->cfg.dropout : 0.0f;
-            int dropout_allowed = !(given(o, TOPT_DROPOUT) && o->cfg.dropout == 0.0f);
             double params = learning_params(V, cfg.H, cfg.L);
             /* a size far beyond the last one's reach is not worth measuring (a deeper one
              * further on may still qualify by the passes) */

@@ -66,7 +66,9 @@ double budget_chars_needed(int V, int H, int L, int dropout_allowed, double pass
 /* The learning rate of optimizer step `step` (0-based) of a run planned for plan_steps. */
 float budget_lr(float lr, long long step, long long plan_steps);
 
-/* The plan as one JSON object (what --json, jobs and the checkpoint's "plan" show). */
+/* The plan as one JSON object (what --json, jobs and the checkpoint's "plan" show), in a buffer
+ * of BUDGET_PLAN_JSON_MAX bytes: the fields and the plan's why, escaped. */
+#define BUDGET_PLAN_JSON_MAX 1536
 void budget_plan_json(char *buf, size_t n, const train_plan *p);
 
 #endif

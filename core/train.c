@@ -109,7 +109,7 @@ typedef struct trainer {
     long long stop_steps;  /* a budget that ends early (the text is learned): stop here; or 0 */
     train_plan plan;      /* made by this run (not a resumed one's): planned is 1 */
     int planned;
-    char plan_json[1536]; /* budget_plan_json, or "" without a budget */
+    char plan_json[BUDGET_PLAN_JSON_MAX]; /* budget_plan_json, or "" without a budget */
 } trainer;
 
 static size_t count_windows(size_t n, int maxlen, int step)

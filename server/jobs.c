@@ -103,7 +103,7 @@ static void on_progress(void *ctx, const train_progress *p)
 static void on_plan(void *ctx, const train_plan *p)
 {
     job_run *jr = ctx;
-    char json[1536], err[256] = "";
+    char json[BUDGET_PLAN_JSON_MAX], err[256] = "";
     budget_plan_json(json, sizeof json, p);
     /* advisory like progress: the checkpoint records the plan too */
     checked(store_set_plan(jr->slot->w->a->store, jr->id, json, err, sizeof err), jr->id,
