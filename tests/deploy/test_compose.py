@@ -7,7 +7,7 @@ and how long it took to reach them; one replica stopped under a bounded load wit
 request (nginx retries on the other), then started again and serving again.
 
 Usage: test_compose.py SOURCE_ROOT. Skips (77) without rootful podman, podman-compose or the local
-debian:bookworm base images (../shared/tools/container-check.sh makes them once)."""
+debian:bookworm base images (scripts/container-base.sh makes them once)."""
 import concurrent.futures
 import json
 import os
@@ -47,8 +47,9 @@ class Deployment:
         with open(conf, "w") as f:
             f.write('[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n'
                     '[engine]\nruntime = "runc"\n')
-        self.env = dict(os.environ, CONTAINERS_CONF=conf, LSTMGEN_API_KEY=KEY,
-                        LSTMGEN_PORT=str(self.port), LSTMGEN_REPLICAS="2")
+        self.env = dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin",
+                        CONTAINERS_CONF=conf, LSTMGEN_API_KEY=KEY, LSTMGEN_PORT=str(self.port),
+                        LSTMGEN_REPLICAS="2")
         self.url = "http://127.0.0.1:%d" % self.port
 
     def compose(self, *args, timeout=1800, check=True):
@@ -72,13 +73,17 @@ class Deployment:
                             "--format", "{{.Names}}").split()
         return sorted(n for n in names if "_generate_" in n)
 
-    def generations_served(self, name):
-        """The replica's own count of POST /generate answered 200 (its /metrics, asked inside
-        its container: bash alone, the image has no curl)."""
-        text = self.podman("exec", name, "bash", "-c",
-                           "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /metrics HTTP/1.0\\r\\n"
-                           "Authorization: Bearer %s\\r\\n\\r\\n' >&3 && cat <&3" % KEY,
+    def replica_get(self, name, path):
+        """GET path from one replica itself, inside its container (bash alone: the image has no
+        curl); the whole answer, headers included, with \r\n read as \n."""
+        return self.podman("exec", name, "bash", "-c",
+                           "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET %s HTTP/1.0\\r\\n"
+                           "Authorization: Bearer %s\\r\\n\\r\\n' >&3 && cat <&3" % (path, KEY),
                            check=False)
+
+    def generations_served(self, name):
+        """The replica's own count of POST /generate answered 200 (its /metrics)."""
+        text = self.replica_get(name, "/metrics")
         want = 'lstmgen_http_requests_total{method="POST",route="/generate",status="200"} '
         for line in text.splitlines():
             if line.startswith(want):
@@ -114,6 +119,42 @@ def wait_for(what, fn, timeout, interval=0.5):
     raise AssertionError("timed out waiting for " + what)
 
 
+def check_least_connections(d, replicas):
+    """While one replica streams a long generation, short requests all go to the other one;
+    round robin would send every second one to the busy replica."""
+    def running(name):
+        return d.replica_get(name, "/generations").count('"status":"running"')
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # window mode replays the last maxlen characters for each new one: slow, so it is
+        # still running when the short ones are done
+        long = pool.submit(d.request, "POST", "/generate", {
+            "seed_text": "the ", "length": 2000, "mode": "window", "stream": True}, timeout=300)
+        busy = wait_for("the long stream to start", lambda: next(
+            (n for n in replicas if running(n) == 1), None), 30, 0.1)
+        idle = [n for n in replicas if n != busy][0]
+        before = {n: d.generations_served(n) for n in replicas}
+        for i in range(10):
+            status, body, _ = d.request("POST", "/generate", {"seed_text": "the ", "length": 10,
+                                                              "seed": i})
+            assert status == 200, (status, body)
+        assert running(busy) == 1 and not long.done(), "the long stream ended too soon to tell"
+        after = {n: d.generations_served(n) for n in replicas}
+        # a cancel by id through nginx reaches the replica that has it, whichever nginx tries first
+        status, body, _ = d.request("DELETE", "/generations/" + long_id(busy, d))
+        assert status == 200, (status, body)
+        status, body, _ = long.result()
+        assert status == 200 and b'"finish_reason":"cancelled"' in body.replace(b" ", b""), body[-300:]
+    got = {n: after[n] - before[n] for n in replicas}
+    assert got[busy] == 0 and got[idle] == 10, got
+    print("compose: least connections: 10 short requests beside a long stream: %s" % got)
+
+
+def long_id(name, d):
+    """The id of the generation running on replica name."""
+    text = d.replica_get(name, "/generations")
+    return json.loads(text.split("\n\n", 1)[1])["generations"][0]["id"]  # text mode: \n
+
+
 def words(n):
     vocab = ("the of and to in is was he that it for on with as his at by from they we this "
              "had not are but or have an which one were her all she there would").split()
@@ -132,8 +173,14 @@ def main():
         skip("no podman-compose (apt-get install podman-compose)")
     for base in ("debian:bookworm", "debian:bookworm-slim"):
         if subprocess.run(["podman", "image", "exists", base]).returncode != 0:
-            skip("no local %s image (../shared/tools/container-check.sh makes it)" % base)
+            skip("no local %s image (scripts/container-base.sh makes it)" % base)
     d = Deployment(root)
+    probe = subprocess.run(["podman", "--runtime", "runc", "run", "--rm", "debian:bookworm-slim",
+                            "true"], env=d.env, capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:  # installed, but no privileges to run a container here
+        shutil.rmtree(d.tmp, ignore_errors=True)
+        skip("podman cannot run a container here: " + (probe.stderr.strip().splitlines() or
+                                                        ["exit %d" % probe.returncode])[-1])
     t0 = time.monotonic()
     try:
         d.compose("build", timeout=3600)
@@ -157,6 +204,7 @@ def main():
         served = [d.generations_served(n) for n in replicas]
         assert all(n > 0 for n in served), served
         print("compose: 40 generations through nginx, served %s by the two replicas" % served)
+        check_least_connections(d, replicas)
         status, body, headers = d.request("POST", "/generate", {"seed_text": "the ", "length": 5,
                                                                 "stream": True})
         assert status == 200 and body.rstrip().endswith(b"}") and headers.get("X-Request-Id"), \
@@ -201,11 +249,13 @@ def main():
         failed = [s for s in statuses if s != 200]
         assert not failed, "failed requests while a replica stopped: %r" % failed
         print("compose: 200 requests while %s stopped: all 200" % replicas[0])
+        t_start = time.monotonic()
         d.podman("start", replicas[0])
         was = d.generations_served(replicas[0])
         wait_for("the replica to serve again", lambda: (
             load(0) == 200 and d.generations_served(replicas[0]) > was), 60, 0.2)
-        print("compose: %s back and serving" % replicas[0])
+        print("compose: %s back and serving %.1fs after its start" % (
+            replicas[0], time.monotonic() - t_start))
         print("compose: ok (%.0fs)" % (time.monotonic() - t0))
         return 0
     finally:
