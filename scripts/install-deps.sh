@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages lstmgen needs, if any are missing: to build and serve by
 # default, and with --test also what the tests use (python3 with PyTorch as the reference, clang
-# for libFuzzer, Chromium, Node.js and tests/web's npm packages for the web app's browser test).
+# for libFuzzer, Chromium, Node.js and tests/web's npm packages for the web app's browser test,
+# podman and local base images for the container tests: scripts/container-base.sh).
 # Runs apt-get and npm only when something is missing, so it is quick on a prepared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,3 +32,6 @@ if [ -n "$test" ] && [ tests/web/package-lock.json -nt tests/web/node_modules/.p
     echo "installing tests/web's npm packages"
     npm ci --prefix tests/web --no-audit --no-fund
 fi
+# The container tests' podman, podman-compose and local base images (as root; else they skip).
+[ -n "$test" ] && scripts/container-base.sh
+exit 0

@@ -14,12 +14,17 @@ fi
 extra=()
 if [ "$engine" = podman ]; then
     # podman here: runc (crun refuses this host's cgroup layout), explicit ulimits, and only local
-    # base images (../shared/tools/container-check.sh makes debian:bookworm{,-slim} once)
+    # base images (scripts/container-base.sh makes debian:bookworm{,-slim} once)
+    export PATH="$PATH:/usr/sbin:/sbin"   # netavark calls iptables
     engine="podman --runtime runc"
     extra=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
     for base in debian:bookworm debian:bookworm-slim; do
-        podman image exists "$base" || { echo "SKIP: no local $base image for podman"; exit 77; }
+        podman image exists "$base" || {
+            echo "SKIP: no local $base image for podman (scripts/container-base.sh makes it)"; exit 77; }
     done
+    # a machine where podman is installed but cannot run a container (no privileges for it)
+    probe=$(timeout 120 $engine run --rm "${extra[@]}" debian:bookworm-slim true 2>&1) ||
+        { echo "SKIP: podman cannot run a container here: $(echo "$probe" | tail -1)"; exit 77; }
 fi
 image=lstmgen-check:$$
 name=lstmgen-check-$$
