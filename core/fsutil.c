@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TMP_SUFFIX ".tmp."
@@ -48,6 +50,9 @@ int fs_atomic_open(fs_atomic *a, const char *path, char *err, size_t errlen)
         free(tmp);
         return rc;
     }
+    /* Locked until the rename or the unlink, so a sweep of the directory leaves it alone (on a
+     * file system without locks only the sweep's age rule protects it). */
+    (void)flock(fd, LOCK_EX | LOCK_NB);
     /* mkstemp makes the file 0600; what we write is meant to be shared like any other data. */
     FILE *f = NULL;
     if (fchmod(fd, 0644) != 0 || !(f = fdopen(fd, "wb"))) {
@@ -65,10 +70,10 @@ int fs_atomic_open(fs_atomic *a, const char *path, char *err, size_t errlen)
 
 void fs_atomic_abort(fs_atomic *a)
 {
+    if (a->tmp) /* before the close: a sweep never sees it unlocked */
+        unlink(a->tmp);
     if (a->f)
         fclose(a->f);
-    if (a->tmp)
-        unlink(a->tmp);
     free(a->tmp);
     memset(a, 0, sizeof *a);
 }
@@ -98,10 +103,7 @@ int fs_atomic_commit(fs_atomic *a, char *err, size_t errlen)
     int rc = 0;
     if (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0)
         rc = core_errf(err, errlen, CORE_EIO, "cannot write %s: %s", a->path, strerror(errno));
-    int closed = fclose(a->f);
-    a->f = NULL;
-    if (!rc && closed != 0)
-        rc = core_errf(err, errlen, CORE_EIO, "cannot write %s: %s", a->path, strerror(errno));
+    /* renamed before the close, which releases the lock (see fs_atomic_open) */
     if (!rc && rename(a->tmp, a->path) != 0)
         rc = core_errf(err, errlen, CORE_EIO, "cannot rename %s to %s: %s", a->tmp, a->path,
                        strerror(errno));
@@ -109,35 +111,58 @@ int fs_atomic_commit(fs_atomic *a, char *err, size_t errlen)
         fs_atomic_abort(a);
         return rc;
     }
+    int closed = fclose(a->f);
+    a->f = NULL;
     free(a->tmp);
     a->tmp = NULL;
+    if (closed != 0) /* after the fsync, so the data is in place; still, say so */
+        return core_errf(err, errlen, CORE_EIO, "wrote %s but could not close it: %s", a->path,
+                         strerror(errno));
     if (sync_dir(a->path) != 0) /* the new file is in place, but its name may not survive a crash */
         return core_errf(err, errlen, CORE_EIO, "wrote %s but could not sync its directory: %s",
                          a->path, strerror(errno));
     return 0;
 }
 
-/* name ends with TMP_SUFFIX and six characters (mkstemp's). */
+/* name is something, TMP_SUFFIX and six letters or digits (what mkstemp puts for XXXXXX). */
 static int is_temporary(const char *name)
 {
     size_t n = strlen(name), k = strlen(TMP_SUFFIX);
-    return n > k + 6 && memcmp(name + n - 6 - k, TMP_SUFFIX, k) == 0;
+    if (n <= k + 6 || memcmp(name + n - 6 - k, TMP_SUFFIX, k) != 0)
+        return 0;
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    return strspn(name + n - 6, alnum) == 6;
 }
 
-int fs_remove_temporaries(const char *dir)
+/* Removes path if it is a regular file untouched for min_age seconds that nobody holds locked
+ * (where the file system has no locks, the age alone decides). The lock is taken first and kept
+ * to the unlink, so a writer cannot take it up in between. 1 when removed. */
+static int remove_if_abandoned(const char *path, double min_age)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    int removed = 0;
+    int held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (!held && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        difftime(time(NULL), st.st_mtime) >= min_age)
+        removed = unlink(path) == 0;
+    close(fd);
+    return removed;
+}
+
+int fs_remove_temporaries(const char *dir, double min_age)
 {
     DIR *d = opendir(dir);
     if (!d)
         return -1;
     int removed = 0;
     char path[4400];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!is_temporary(e->d_name))
-            continue;
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path &&
-            unlink(path) == 0)
-            removed++;
-    }
+    for (struct dirent *e; (e = readdir(d));)
+        if (is_temporary(e->d_name) &&
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            removed += remove_if_abandoned(path, min_age);
     closedir(d);
     return removed;
 }

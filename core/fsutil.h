@@ -11,7 +11,8 @@
 int fs_mkdirs(const char *path);
 
 /* A file being written in place of path: a temporary PATH.tmp.XXXXXX in the same directory,
- * mode 0644, renamed over path by fs_atomic_commit. */
+ * mode 0644, renamed over path by fs_atomic_commit. Its writer holds a lock on it (flock) until
+ * the rename or fs_atomic_abort, which tells fs_remove_temporaries that the write is alive. */
 typedef struct fs_atomic {
     FILE *f;          /* write here */
     const char *path; /* borrowed: the caller's path */
@@ -24,16 +25,18 @@ int fs_atomic_open(fs_atomic *a, const char *path, char *err, size_t errlen);
 
 /* Flushes and fsyncs the file, renames it over path and fsyncs the directory (so the rename
  * survives a crash too). On failure the temporary file is removed and path is untouched, except
- * when only the directory sync failed (the new file is then in place; the error says so).
- * Always releases a. */
+ * when only the final close or the directory sync failed (the new file is then in place; the
+ * error says so). Always releases a. */
 int fs_atomic_commit(fs_atomic *a, char *err, size_t errlen);
 
 /* Gives up: closes and removes the temporary file; path is untouched. Safe on a zeroed a. */
 void fs_atomic_abort(fs_atomic *a);
 
-/* Removes what writes cut short by a crash left in dir (files named *.tmp.XXXXXX). Only for a
- * directory no other process writes to at the same time. The number removed, or -1 with errno
- * set when dir cannot be read. */
-int fs_remove_temporaries(const char *dir);
+/* Removes what writes cut short by a crash left in dir: regular files named *.tmp.XXXXXX, as
+ * fs_atomic_open names them, that no live writer holds locked and that nobody has written for
+ * min_age seconds (0: any age). The age covers the instant between a temporary's creation and its
+ * lock, and file systems without locks: give one when another process may write into dir. The
+ * number removed, or -1 with errno set when dir cannot be read. */
+int fs_remove_temporaries(const char *dir, double min_age);
 
 #endif

@@ -1,5 +1,8 @@
-/* config: defaults, then LSTMGEN_* variables, then flags. */
+/* config: defaults, then LSTMGEN_* variables, then flags. Errors go through log.c, so that they
+ * come in the log format asked for (config_log_json tells it before the options are parsed). */
 #include "config.h"
+
+#include "log.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -57,7 +60,8 @@ static const char help[] =
     "                          [LSTMGEN_MAX_CONCURRENT]\n"
     "  --request-timeout S     seconds a generation may take, 0 = no limit (60)\n"
     "                          [LSTMGEN_REQUEST_TIMEOUT]\n"
-    "  --log-format F          text or json access log on stderr (text) [LSTMGEN_LOG_FORMAT]\n"
+    "  --log-format F          the log on stderr, requests and events: text, or json with one\n"
+    "                          object a line (text) [LSTMGEN_LOG_FORMAT]\n"
     "  --role R                all (everything, the default); generate (generation replicas:\n"
     "                          no database, no jobs); train (corpora, jobs, publishing models;\n"
     "                          one per database) [LSTMGEN_ROLE]\n";
@@ -77,8 +81,8 @@ static int cores(void)
 
 static int bad(const char *name, const char *value, const char *want)
 {
-    fprintf(stderr, "lstmgen serve: %s must be %s, got '%s' (see 'lstmgen serve --help')\n", name,
-            want, value);
+    log_event("error", "serve", "%s must be %s, got '%s' (see 'lstmgen serve --help')", name, want,
+              value);
     return 2;
 }
 
@@ -247,6 +251,18 @@ static const char *const names[] = {
 };
 #define N_NAMES (sizeof names / sizeof *names)
 
+int config_log_json(int argc, char **argv)
+{
+    const char *v = getenv("LSTMGEN_LOG_FORMAT");
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc)
+            v = argv[++i];
+        else if (strncmp(argv[i], "--log-format=", 13) == 0)
+            v = argv[i] + 13;
+    }
+    return v && strcmp(v, "json") == 0;
+}
+
 int config_parse(server_config *c, int argc, char **argv)
 {
     memset(c, 0, sizeof *c);
@@ -294,8 +310,8 @@ int config_parse(server_config *c, int argc, char **argv)
             return 0;
         }
         if (opt < 1 || opt > (int)N_NAMES) {
-            fprintf(stderr, "lstmgen serve: unknown or incomplete option '%s' (see 'lstmgen serve "
-                            "--help')\n", argv[optind - 1]);
+            log_event("error", "serve", "unknown or incomplete option '%s' (see 'lstmgen serve "
+                      "--help')", argv[optind - 1]);
             return 2;
         }
         const char *name = names[opt - 1];
@@ -304,7 +320,7 @@ int config_parse(server_config *c, int argc, char **argv)
             return rc;
     }
     if (optind < argc) {
-        fprintf(stderr, "lstmgen serve: unexpected argument '%s'\n", argv[optind]);
+        log_event("error", "serve", "unexpected argument '%s'", argv[optind]);
         return 2;
     }
     return -1;

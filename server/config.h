@@ -41,7 +41,12 @@ typedef struct server_config {
 } server_config;
 
 /* Fills c from the environment and then argv (argv[0] is "serve"). Returns -1 to go on serving,
- * or an exit code (0 after --help, 2 after printing a usage error). */
+ * or an exit code (0 after --help, 2 after logging a usage error). */
 int config_parse(server_config *c, int argc, char **argv);
+
+/* Whether the log is to be JSON, told before config_parse checks anything so that its own errors
+ * come in that format: the last --log-format VALUE or --log-format=VALUE in argv, else
+ * LSTMGEN_LOG_FORMAT. (getopt's abbreviations, such as --log-f, count only from config_parse.) */
+int config_log_json(int argc, char **argv);
 
 #endif

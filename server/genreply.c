@@ -43,9 +43,10 @@ gen_req *submit_or_reply(request *r, loaded_model *lm, const sample_request *q, 
     int retry = 1;
     rc = gen_submit(r->app->gen, g, lm, &retry);
     if (rc == CORE_ERANGE || rc == CORE_ECANCELLED) {
-        reply_busy(r, retry, rc == CORE_ECANCELLED ? "the server is shutting down"
-                                                   : "too many generations running or queued "
-                                                     "(--max-concurrent %d); retry shortly",
+        reply_busy(r, retry, "overloaded",
+                   rc == CORE_ECANCELLED ? "the server is shutting down"
+                                         : "too many generations running or queued "
+                                           "(--max-concurrent %d); retry shortly",
                    r->app->cfg.max_concurrent);
     } else if (rc) {
         reply_error(r, 500, "internal", NULL, "cannot schedule the generation");

@@ -167,11 +167,11 @@ int reply_error(request *r, int status, const char *code, const char *param, con
     return reply_json_take(r, status, body);
 }
 
-int reply_busy(request *r, int retry_after, const char *fmt, ...)
+int reply_busy(request *r, int retry_after, const char *code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    cJSON *body = error_body(503, "overloaded", NULL, fmt, ap);
+    cJSON *body = error_body(503, code, NULL, fmt, ap);
     va_end(ap);
     char secs[16];
     snprintf(secs, sizeof secs, "%d", retry_after);
@@ -364,7 +364,7 @@ int http_handle(request *r)
                                                          : "generation replicas (--role generate)");
     /* Shutting down: health checks still answer (readyz says "stopping"); the rest waits. */
     if (r->app->stopping && !found->while_stopping)
-        return reply_busy(r, 5, "the server is shutting down");
+        return reply_busy(r, 5, "overloaded", "the server is shutting down");
     if (r->body_too_large)
         return reply_error(r, 413, "body_too_large", NULL, "the request body exceeds %zu bytes",
                            r->app->cfg.max_body);
@@ -373,6 +373,20 @@ int http_handle(request *r)
 
 // ----------------------------------------------------------------------------
 // libmicrohttpd callbacks
+
+/* libmicrohttpd's memory pool per connection, which must hold a whole request head: large enough
+ * that a head far past HTTP_MAX_HEADER_BYTES still reaches on_request and gets our JSON 431.
+ * Only a head past the pool (about this size) gets libmicrohttpd's own answer, an HTML 431. The
+ * cost is at most this much per open connection (--http-threads of them). */
+#define HTTP_CONNECTION_MEMORY (256 * 1024)
+
+static enum MHD_Result add_field_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
@@ -392,6 +406,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         __atomic_add_fetch(&a->in_flight, 1, __ATOMIC_SEQ_CST); /* until on_completed */
         if (!r->path)
             return MHD_NO;
+        size_t fields = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, add_field_bytes, &fields);
+        if (fields > HTTP_MAX_HEADER_BYTES) {
+            reply_error(r, 431, "headers_too_large", NULL, "the request's header fields take %zu "
+                        "bytes; the limit is %d", fields, HTTP_MAX_HEADER_BYTES);
+            return MHD_YES;
+        }
         /* Refuse an announced oversized body before reading any of it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > a->cfg.max_body) {
@@ -480,7 +501,8 @@ struct MHD_Daemon *http_start(app *a)
         flags, (uint16_t)c->port, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         a, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_END);
+        (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+        MHD_OPTION_END);
     /* no SO_REUSEPORT: a second server on a port in use must fail, not share it */
     if (!d)
         log_event("error", "serve", "cannot listen on %s:%d: %s%s", c->host, c->port,

@@ -15,6 +15,9 @@ struct MHD_Connection;
 struct MHD_Daemon;
 
 #define HTTP_MAX_PARAMS 2
+/* Bytes of request header fields (names, values, ": " and CRLF each) past which a request is
+ * answered 431 headers_too_large, before anything else. GET /props reports it. */
+#define HTTP_MAX_HEADER_BYTES (32 * 1024)
 
 typedef struct request {
     struct app *app;
@@ -66,9 +69,10 @@ int reply_text_headers(request *r, int status, const char *content_type, const c
  * message, and the error is counted and logged. param names the offending field, or NULL. */
 int reply_error(request *r, int status, const char *code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* 503 with Retry-After. */
-int reply_busy(request *r, int retry_after, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* 503 with Retry-After: code is "overloaded" (too much work queued, or shutting down) or
+ * "database_busy". */
+int reply_busy(request *r, int retry_after, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* What a reply_events read callback returns when the body is complete. */
 #define HTTP_EVENTS_END ((ssize_t)-1)

@@ -14,6 +14,7 @@
 #include "train.h"
 
 #include <cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -134,6 +135,36 @@ static void on_epoch(void *ctx, const train_epoch_report *r)
 }
 
 // ----------------------------------------------------------------------------
+// a job's working files
+
+/* A job's directory (PATH.jobs/ID) and the checkpoints train_run keeps in it. */
+typedef struct job_files {
+    char dir[4200], out[4300], latest[4400];
+} job_files;
+
+static void job_files_of(job_files *f, const app *a, int64_t id)
+{
+    snprintf(f->dir, sizeof f->dir, "%s/%lld", a->jobs_dir, (long long)id);
+    snprintf(f->out, sizeof f->out, "%s/model.safetensors", f->dir);
+    train_latest_path(f->latest, sizeof f->latest, f->out);
+}
+
+/* For a job finished for good: removes its checkpoints (megabytes each, of no further use), what
+ * writes cut short beside them, and then the directory, unless it holds files we did not write;
+ * the store forgets the checkpoint. 0 when the directory is gone, else why it stays (an errno). */
+static int job_files_remove(app *a, int64_t id, const job_files *f)
+{
+    unlink(f->out);
+    unlink(f->latest);
+    fs_remove_temporaries(f->dir, 0); /* a finished job's directory: nobody writes there */
+    int why = rmdir(f->dir) == 0 || errno == ENOENT ? 0 : errno;
+    char err[256] = "";
+    checked(store_set_checkpoint(a->store, id, NULL, err, sizeof err), id,
+            "forget its checkpoint", err);
+    return why;
+}
+
+// ----------------------------------------------------------------------------
 // running one job
 
 /* Copies the trained model into the models directory as NAME.safetensors, atomically (a new file
@@ -212,14 +243,12 @@ static void run_job(job_slot *slot, store_job *job)
         rc = core_errf(err, sizeof err, CORE_EINVAL, "the job's corpus was deleted");
     if (rc == 0)
         rc = store_get_corpus(a->store, &corpus, job->corpus_id, 1, err, sizeof err);
-    char dir[4200], out[4300], latest[4400];
-    snprintf(dir, sizeof dir, "%s/%lld", a->jobs_dir, (long long)job->id);
-    snprintf(out, sizeof out, "%s/model.safetensors", dir);
-    train_latest_path(latest, sizeof latest, out);
-    if (rc == 0 && fs_mkdirs(dir) != 0)
-        rc = core_errf(err, sizeof err, CORE_EIO, "cannot create %s: %s", dir, strerror(errno));
+    job_files f;
+    job_files_of(&f, a, job->id);
+    if (rc == 0 && fs_mkdirs(f.dir) != 0)
+        rc = core_errf(err, sizeof err, CORE_EIO, "cannot create %s: %s", f.dir, strerror(errno));
     /* The directory is this job's alone: what is half-written there, a crash left. */
-    int removed = rc == 0 ? fs_remove_temporaries(dir) : 0;
+    int removed = rc == 0 ? fs_remove_temporaries(f.dir, 0) : 0;
     if (removed > 0)
         log_event("info", "jobs", "job %lld: removed %d file(s) an interrupted write left",
                   (long long)job->id, removed);
@@ -230,10 +259,10 @@ static void run_job(job_slot *slot, store_job *job)
     }
     /* Resume from the state the last attempt saved: the .latest file with a validation split,
      * else out itself. */
-    const char *state = o.val_fraction > 0 ? latest : out;
+    const char *state = o.val_fraction > 0 ? f.latest : f.out;
     if (access(state, R_OK) == 0)
         o.resume = state;
-    o.out = out;
+    o.out = f.out;
     o.threads = a->cfg.train_threads;
     job_run jr = {slot, job->id};
     o.on_progress = on_progress;
@@ -263,15 +292,63 @@ static void run_job(job_slot *slot, store_job *job)
                 "queue it again", serr);
         return;
     } else {
-        rc = publish(a, out, job->model_name, job->id, err, sizeof err);
+        rc = publish(a, f.out, job->model_name, job->id, err, sizeof err);
         finish(a, job->id, rc ? STORE_JOB_FAILED : STORE_JOB_SUCCEEDED, rc ? err : NULL);
     }
-    /* Finished for good: the working checkpoints (megabytes each) are of no further use. */
-    unlink(out);
-    unlink(latest);
-    rmdir(dir);
-    checked(store_set_checkpoint(a->store, job->id, NULL, serr, sizeof serr), job->id,
-            "forget its checkpoint", serr);
+    /* Finished for good. A crash before this line leaves the files to jobs_sweep. */
+    job_files_remove(a, job->id, &f);
+}
+
+// ----------------------------------------------------------------------------
+// what a crash left
+
+/* A temporary file in the models folder may be another live process's write (lstmgen train
+ * --out, the trainer of another database): one its writer holds locked is left alone, and so
+ * is one written in the last minute (see fs_remove_temporaries). */
+#define JOBS_SWEEP_MIN_AGE 60.0
+
+/* A job's id from its directory's name: decimal digits, no sign or leading zero; else 0. */
+static int64_t job_dir_id(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 18 || name[0] == '0' || strspn(name, "0123456789") != n)
+        return 0;
+    return (int64_t)strtoll(name, NULL, 10);
+}
+
+void jobs_sweep(app *a, const char *models_dir)
+{
+    DIR *d = opendir(a->jobs_dir);
+    if (!d && errno != ENOENT)
+        log_event("error", "jobs", "cannot read %s: %s", a->jobs_dir, strerror(errno));
+    for (struct dirent *e; d && (e = readdir(d));) {
+        int64_t id = job_dir_id(e->d_name);
+        store_job j;
+        char err[256] = "";
+        if (!id || checked(store_get_job(a->store, &j, id, err, sizeof err), id, "look it up",
+                           err))
+            continue; /* not a job's directory, or no such job: not ours to judge */
+        store_job_status st = j.status;
+        store_job_deinit(&j);
+        if (st != STORE_JOB_SUCCEEDED && st != STORE_JOB_FAILED && st != STORE_JOB_CANCELLED)
+            continue; /* queued or running: its checkpoints are what it resumes from */
+        job_files f;
+        job_files_of(&f, a, id);
+        int why = job_files_remove(a, id, &f);
+        if (why) /* ENOTEMPTY: files lstmgen did not write */
+            log_event("info", "jobs", "job %lld (%s): removed the working files a crash left; %s "
+                      "stays: %s", (long long)id, store_job_status_name(st), f.dir,
+                      strerror(why));
+        else
+            log_event("info", "jobs", "job %lld (%s): removed the working files a crash left",
+                      (long long)id, store_job_status_name(st));
+    }
+    if (d)
+        closedir(d);
+    int removed = fs_remove_temporaries(models_dir, JOBS_SWEEP_MIN_AGE);
+    if (removed > 0)
+        log_event("info", "jobs", "removed %d temporary file(s) that interrupted writes left in "
+                  "%s", removed, models_dir);
 }
 
 static void *worker_main(void *arg)

@@ -12,6 +12,15 @@
 
 typedef struct job_worker job_worker;
 
+/* At startup, with the trainer lease held, after store_requeue_running and before jobs_start:
+ * removes what a crash left. The working directories of finished jobs (succeeded, failed or
+ * cancelled: the process died before removing them; files it did not write stay, and so does
+ * their directory), and the temporary files of interrupted writes in models_dir, the writable
+ * models directory (named as fs_atomic_open names them and no longer written: see
+ * fs_remove_temporaries). Queued and running jobs' directories are left alone. Logs what it
+ * removed; a failure is logged, never fatal. */
+void jobs_sweep(app *a, const char *models_dir);
+
 /* Starts `workers` worker threads (at least one). The functions below take NULL too: a server
  * (or the fuzz harness) that runs no jobs. */
 int jobs_start(job_worker **out, app *a, int workers);

@@ -3,7 +3,7 @@
 #ifndef SERVER_LOG_H
 #define SERVER_LOG_H
 
-/* Set once at startup, before any thread logs. */
+/* Set at startup, before any thread starts (serve.c sets it before and after parsing options). */
 void log_set_json(int json);
 
 /* An event of the server (level "info" or "error"; source: "serve", "jobs", "libmicrohttpd").

@@ -89,6 +89,7 @@ int route_props(request *r)
     cJSON *l = cJSON_AddObjectToObject(o, "limits");
     cJSON_AddNumberToObject(l, "max_length", c->max_length);
     cJSON_AddNumberToObject(l, "max_body", (double)c->max_body);
+    cJSON_AddNumberToObject(l, "max_header_bytes", HTTP_MAX_HEADER_BYTES);
     cJSON_AddNumberToObject(l, "max_concurrent", c->max_concurrent);
     cJSON_AddNumberToObject(l, "max_batch", c->max_batch);
     cJSON_AddNumberToObject(l, "request_timeout", c->request_timeout);

@@ -72,8 +72,9 @@ static double now_mono(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The trainer's side: the database, the lease, and the jobs a crash left running. */
-static int open_trainer(app *a, char *err, size_t errlen)
+/* The trainer's side: the database, the lease, the jobs a crash left running and the files it
+ * left (before any worker starts). */
+static int open_trainer(app *a, const char *models_dir, char *err, size_t errlen)
 {
     if (store_open(&a->store, a->cfg.db_path, err, errlen))
         return 1;
@@ -85,12 +86,14 @@ static int open_trainer(app *a, char *err, size_t errlen)
     if (requeued)
         log_event("info", "serve", "%lld interrupted job(s) queued again to resume",
                   (long long)requeued);
+    jobs_sweep(a, models_dir);
     return 0;
 }
 
 int serve_main(int argc, char **argv)
 {
     static app a; /* lives until exit: connection threads may still hold it while stopping */
+    log_set_json(config_log_json(argc, argv)); /* for the options' own errors */
     int rc = config_parse(&a.cfg, argc, argv);
     if (rc >= 0)
         return rc;
@@ -117,7 +120,7 @@ int serve_main(int argc, char **argv)
     }
     /* A generation replica has no database and runs no jobs; everything else owns both, and
      * takes the trainer lease first: only one process may run a database's jobs. */
-    if (a.cfg.role != ROLE_GENERATE && open_trainer(&a, err, sizeof err)) {
+    if (a.cfg.role != ROLE_GENERATE && open_trainer(&a, writable, err, sizeof err)) {
         log_event("error", "serve", "%s", err);
         lease_drop(a.lease);
         store_close(a.store);

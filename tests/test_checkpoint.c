@@ -5,6 +5,7 @@
 
 #include "checkpoint.h"
 #include "err.h"
+#include "fsutil.h"
 #include "json.h"
 #include "model.h"
 #include "sha256.h"
@@ -592,6 +593,25 @@ static void test_atomic_save(void)
     model_free(m);
 }
 
+/* A sweep removes what a dead writer left, never a live writer's temporary (fs_atomic_open locks
+ * it) nor one written more recently than the age asked for. */
+static void test_sweep_temporaries(void)
+{
+    char err[512] = "";
+    fs_atomic live;
+    ASSERT_EQ_INT(fs_atomic_open(&live, tmp_path("live.safetensors"), err, sizeof err), 0);
+    fputs("partial", live.f);
+    ASSERT_EQ_INT(fs_remove_temporaries(tmpdir, 0), 0);
+    ASSERT_EQ_INT(count_temp_files(), 1);
+    fs_atomic_abort(&live);
+    FILE *dead = fopen(tmp_path("dead.safetensors.tmp.Ab12Cd"), "w");
+    ASSERT(dead != NULL);
+    fclose(dead);
+    ASSERT_EQ_INT(fs_remove_temporaries(tmpdir, 3600), 0); /* written just now */
+    ASSERT_EQ_INT(fs_remove_temporaries(tmpdir, 0), 1);
+    ASSERT_EQ_INT(count_temp_files(), 0);
+}
+
 static void test_save_refuses(void)
 {
     model *m = make_model();
@@ -881,6 +901,7 @@ int main(void)
     test_round_trip();
     test_layout();
     test_atomic_save();
+    test_sweep_temporaries();
     test_save_refuses();
     test_truncated();
     test_bit_flips();
