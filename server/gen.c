@@ -672,9 +672,11 @@ int gen_submit(gen_sched *s, gen_req *g, loaded_model *lm, int *retry_after)
         pthread_mutex_unlock(&s->lock);
         return CORE_ENOMEM;
     }
-    uint64_t a = rng_u64(&s->ids), b = rng_u64(&s->ids);
-    snprintf(g->id, sizeof g->id, "gen-%016llx%016llx", (unsigned long long)a,
-             (unsigned long long)b);
+    if (!g->id[0]) {
+        uint64_t a = rng_u64(&s->ids), b = rng_u64(&s->ids);
+        snprintf(g->id, sizeof g->id, "gen-%016llx%016llx", (unsigned long long)a,
+                 (unsigned long long)b);
+    }
     snprintf(g->model, sizeof g->model, "%s", lm->name);
     g->ms = ms;
     g->t_submit = now_mono();
@@ -766,7 +768,7 @@ int gen_cancel(gen_sched *s, const char *id)
 {
     int rc = CORE_ENOTFOUND;
     pthread_mutex_lock(&s->lock);
-    for (gen_req *g = s->all; g && rc; g = g->next_all)
+    for (gen_req *g = s->all; g; g = g->next_all) /* every request that shares the id */
         if (strcmp(g->id, id) == 0) {
             gen_req_cancel(g);
             rc = 0;

@@ -50,7 +50,8 @@ typedef struct gen_choice {
 } gen_choice;
 
 typedef struct gen_req {
-    char id[48];              /* "gen-" + 32 random hex digits: unguessable, for DELETE */
+    char id[48];              /* "gen-" + 32 random hex digits: unguessable, for DELETE; shared
+                                 by the prompts of one request (gen_submit) */
     char model[72];
     sample_request req;       /* seed_text and stop point at the request's own copies */
     int n;                    /* choices; choice i draws from seed req.seed + i */
@@ -97,7 +98,9 @@ void gen_req_release(gen_req *g);
 /* Asks the scheduler to end g (its reader is gone); any thread, any time. */
 static inline void gen_req_cancel(gen_req *g) { __atomic_store_n(&g->cancel, 1, __ATOMIC_RELAXED); }
 
-/* Queues g on lm's scheduler and gives it an id. The scheduler takes a reference to g and one to
+/* Queues g on lm's scheduler and gives it an id, or keeps the one it has (g->id set by the
+ * caller to an earlier request's id: the prompts of one OpenAI request share theirs, so that one
+ * DELETE ends them all). The scheduler takes a reference to g and one to
  * lm of its own; the caller keeps its own. CORE_ERANGE when --max-concurrent streams are already
  * running or queued (answer 503; *retry_after is an estimate in seconds from the measured rate),
  * CORE_ECANCELLED while shutting down, CORE_EINVAL for n outside 1..GEN_MAX_CHOICES,
@@ -124,7 +127,8 @@ typedef struct gen_event {
  * GEN_END again. Text of one choice arrives in order, in whole characters. */
 void gen_take(gen_req *g, gen_event *ev);
 
-/* Cancels the queued or running request with this id; CORE_ENOTFOUND if there is none. */
+/* Cancels the queued or running requests with this id (the prompts of one request share it);
+ * CORE_ENOTFOUND if there is none. */
 int gen_cancel(gen_sched *s, const char *id);
 /* Cancels every request and refuses new ones from now on. */
 void gen_cancel_all(gen_sched *s);

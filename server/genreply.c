@@ -19,7 +19,7 @@ static const char *json_field(const field_name *names, const char *core)
 }
 
 gen_req *submit_or_reply(request *r, loaded_model *lm, const sample_request *q, int n,
-                         int streaming, const field_name *names)
+                         int streaming, const field_name *names, const char *id)
 {
     const char *field = NULL;
     char err[512];
@@ -40,6 +40,8 @@ gen_req *submit_or_reply(request *r, loaded_model *lm, const sample_request *q, 
         reply_error(r, 500, "internal", NULL, "out of memory");
         return NULL;
     }
+    if (id)
+        snprintf(g->id, sizeof g->id, "%s", id);
     int retry = 1;
     rc = gen_submit(r->app->gen, g, lm, &retry);
     if (rc == CORE_ERANGE || rc == CORE_ECANCELLED) {

@@ -15,10 +15,11 @@ typedef struct field_name {
     const char *core, *json;
 } field_name;
 
-/* Checks q against lm's model, then queues it for n choices. NULL after a reply: 400 naming the
- * field, 503 with Retry-After when the queue is full or the server is stopping. */
+/* Checks q against lm's model, then queues it for n choices, under a new id or, with id, that
+ * earlier request's (gen_submit). NULL after a reply: 400 naming the field, 503 with Retry-After
+ * when the queue is full or the server is stopping. */
 gen_req *submit_or_reply(request *r, loaded_model *lm, const sample_request *q, int n,
-                         int streaming, const field_name *names);
+                         int streaming, const field_name *names, const char *id);
 /* Waits for a non-streamed request (a gone client cancels it); nonzero after an error reply. */
 int outcome_or_reply(request *r, gen_req *g);
 

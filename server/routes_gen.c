@@ -106,7 +106,7 @@ int route_generate(request *r)
                         .stop = stops, .n_stop = n_stop, .skip_unknown = skip,
                         .mode = sample_mode};
     if (model_acquire_or_reply(r, model, &lm) ||
-        !(g = submit_or_reply(r, lm, &q, 1, streaming, generate_names)))
+        !(g = submit_or_reply(r, lm, &q, 1, streaming, generate_names, NULL)))
         goto out;
     if (streaming) {
         reply_sse(r, generate_event, &(sse){.g = {g}, .n_g = 1});

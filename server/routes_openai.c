@@ -86,7 +86,8 @@ static sample_request openai_sample_request(const openai_req *q, const char *pro
 }
 
 /* Submits one request per prompt into e->g (n choices each, the same seed for all: prompt k's
- * choice i draws from seed + i), or answers with the error and submits nothing. */
+ * choice i draws from seed + i) under the first one's id, which the answer names (X-Request-Id)
+ * and one DELETE cancels; or answers with the error and submits nothing. */
 static int submit_all_or_reply(request *r, loaded_model *lm, const sample_request *q,
                                const char *const *prompts, int n_prompts, int n, int streaming,
                                const field_name *names, sse *e)
@@ -94,7 +95,7 @@ static int submit_all_or_reply(request *r, loaded_model *lm, const sample_reques
     for (int k = 0; k < n_prompts; k++) {
         sample_request qk = *q;
         qk.seed_text = prompts[k], qk.seed_len = strlen(prompts[k]);
-        gen_req *g = submit_or_reply(r, lm, &qk, n, streaming, names);
+        gen_req *g = submit_or_reply(r, lm, &qk, n, streaming, names, k ? e->g[0]->id : NULL);
         if (!g) {
             for (int j = 0; j < e->n_g; j++) {
                 gen_req_cancel(e->g[j]);

@@ -1440,6 +1440,26 @@ class T05bChatAndBrowsers(E2E):
         self.assertError(self.complete(model="seq", prompt=["The ", "\u20ac"]), 400,
                          "unknown_character", "prompt")
 
+    def test_prompt_array_cancelled_by_one_delete(self):
+        # every prompt runs under the id the answer names: one DELETE ends them all
+        s = RawStream(MAIN, "POST", "/v1/completions", dict(
+            model="win", prompt=["The ", "and "], max_tokens=MAIN_MAX_LENGTH, stream=True))
+        try:
+            self.assertEqual(s.status, 200)
+            gid = s.headers.get("x-request-id")
+            s.read_until(b"data: ")
+            listed = self.ok_json(request(MAIN, "GET", "/generations"))["generations"]
+            self.assertEqual([g["id"] for g in listed].count(gid), 2, listed)
+            self.assertEqual(self.ok_json(request(MAIN, "DELETE", "/generations/" + gid)),
+                             {"id": gid, "cancelled": True})
+            events = data_events(s.read_to_end(30))
+        finally:
+            s.close()
+        self.assertEqual(events[-1][1], "[DONE]")
+        finals = [e["choices"][0] for _, e in events[:-1] if e["choices"][0]["finish_reason"]]
+        self.assertEqual(sorted(c["index"] for c in finals), [0, 1], "both prompts ended")
+        wait_for("no active generation", lambda: active_generations(MAIN) == 0, 20)
+
     def test_streamed_completion_logprobs(self):
         fields = dict(model="seq", prompt="The ", max_tokens=50, seed=6, logprobs=2, n=2)
         plain = self.ok_json(self.complete(**fields))
