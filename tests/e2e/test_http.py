@@ -2636,7 +2636,6 @@ class T14CrashSafety(E2E):
         rc, _ = s.terminate()
         self.assertEqual(rc, 0)
 
-
     def test_leftovers_swept_at_startup(self):
         """What a crash leaves is swept at the next start, and nothing else: the working files of
         jobs that had finished (the process died before removing them), and the temporary files
