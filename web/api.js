@@ -102,10 +102,10 @@ export async function* readEvents(res) {
       const { value, done } = await reader.read();
       if (done) return;
       buffer += value;
-      let end;
-      while ((end = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, end).replace(/\r$/, "");
-        buffer = buffer.slice(end + 1);
+      let start = 0, end; // a chunk holds thousands of lines: walk them, cut the rest once
+      while ((end = buffer.indexOf("\n", start)) >= 0) {
+        const line = buffer.slice(start, end).replace(/\r$/, "");
+        start = end + 1;
         if (line === "") { // a blank line dispatches the event
           if (data.length) yield { event: event || "message", data: data.join("\n") };
           event = "";
@@ -118,6 +118,7 @@ export async function* readEvents(res) {
           else if (field === "event") event = value;
         }
       }
+      buffer = buffer.slice(start);
     }
   } finally {
     reader.cancel().catch(() => {});

@@ -23,16 +23,31 @@ class ResultView {
     this.gen.textContent = "";
     this.node = this.gen.appendChild(document.createTextNode(""));
     this.chars = 0;
+    this.pending = "";
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
     this.t0 = performance.now();
     this.root.classList.add("running");
     this.stats.textContent = "Waiting for the model…";
   }
 
+  // Text arrives an event per character, thousands a second: it is queued and painted once a
+  // frame, since each paint measures the box (a layout of all the text so far) and would
+  // otherwise make a long stream cost the page time quadratic in its length.
   append(text) {
+    this.pending += text;
+    this.chars += [...text].length; // characters, not UTF-16 units
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.paint());
+  }
+
+  paint() {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    if (!this.pending) return;
     const box = this.gen.parentElement;
     const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 30;
-    this.node.appendData(text);
-    this.chars += [...text].length; // characters, not UTF-16 units
+    this.node.appendData(this.pending);
+    this.pending = "";
     if (atEnd) box.scrollTop = box.scrollHeight; // follow the text unless the reader scrolled up
     const rate = this.chars / ((performance.now() - this.t0) / 1000);
     this.stats.textContent = `${fmt.int(this.chars)} characters · ${fmt.int(rate)} characters/s…`;
@@ -40,6 +55,7 @@ class ResultView {
 
   // The stream's last event: {id, finish_reason, seed, usage, timing}.
   finish(s) {
+    this.paint();
     this.root.classList.remove("running");
     const why = { length: "", stop: " · hit a stop string", cancelled: " · stopped" }[s.finish_reason] ?? "";
     this.stats.replaceChildren(
@@ -51,11 +67,13 @@ class ResultView {
   }
 
   fail(e) {
+    this.paint();
     this.root.classList.remove("running");
     this.stats.replaceChildren(el("span", { class: "error" }, errorText(e)));
   }
 
   stopped() {
+    this.paint();
     this.root.classList.remove("running");
     this.stats.textContent = `Stopped after ${fmt.int(this.chars)} characters.`;
   }
