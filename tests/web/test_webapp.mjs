@@ -139,6 +139,35 @@ try {
     errors.assertNone("after generating");
   });
 
+  await check("a stream is painted at most once a frame, so a long one cannot swamp the page", async () => {
+    // Every change to the result's text is counted against the animation frames that pass.
+    // Painting each character as it came measured all the text so far each time: 40,000
+    // characters kept the page busy for 95 s after the last one had arrived.
+    await page.evaluate(() => {
+      const gen = document.querySelector("#gen-result .gen");
+      window.paintCount = { paints: 0, frames: 0, counting: true };
+      new MutationObserver((records) => { window.paintCount.paints += records.length; })
+        .observe(gen, { characterData: true, childList: true, subtree: true });
+      const tick = () => {
+        window.paintCount.frames++;
+        if (window.paintCount.counting) requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
+    await page.fill("#gen-length", "3000");
+    await page.fill("#gen-seed", "7");
+    await page.click("#gen-start");
+    await page.waitForSelector("#gen-result .seed-used");
+    const { paints, frames } = await page.evaluate(() => {
+      window.paintCount.counting = false;
+      return window.paintCount;
+    });
+    assert(await genLength(page) === 3000, `${await genLength(page)} characters, not 3000`);
+    // begin() empties the box and adds a text node (2 changes); the end paints what is left
+    assert(paints <= frames + 3, `${paints} changes to the text in ${frames} frames`);
+    console.log(`     3,000 characters in ${paints} paints over ${frames} frames`);
+  });
+
   await check("a result's seed replays its text exactly", async () => {
     await page.fill("#gen-length", "300");
     await page.fill("#gen-seed", "");
