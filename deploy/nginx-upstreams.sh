@@ -25,8 +25,9 @@ render() { # prints the upstream groups; fails if a name has no address now
 
 # At start the services may still be coming up: wait for their names, a minute at most, then
 # start anyway with an address that refuses (502) until they appear.
-for _ in $(seq 1 60); do render > "$conf" 2>/dev/null && break; sleep 1; done
-if ! render > "$conf" 2>/dev/null; then
+ready=
+for _ in $(seq 1 60); do render > "$conf" 2>/dev/null && { ready=1; break; }; sleep 1; done
+if [ -z "$ready" ]; then
     echo "nginx-upstreams: generate or train has no address yet; answering 502 until it has" >&2
     printf 'upstream generate { server 127.0.0.1:9; }\nupstream train { server 127.0.0.1:9; }\n' \
         > "$conf"

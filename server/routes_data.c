@@ -22,10 +22,6 @@
 #include <strings.h>
 #include <time.h>
 
-/* Seconds a client is asked to wait when the database is busy: whoever holds its write lock has
- * already kept it for the store's whole busy timeout. */
-#define DATABASE_BUSY_RETRY_AFTER 5
-
 /* Replies for a store failure: 404 (code what_not_found), 409, 503 with Retry-After (another
  * process holds the database's write lock), 507 (the disk is full) or 500. */
 static int store_error_reply(request *r, int rc, const char *what, const char *err)
@@ -38,7 +34,8 @@ static int store_error_reply(request *r, int rc, const char *what, const char *e
     if (rc == STORE_ECONFLICT)
         return reply_error(r, 409, "conflict", NULL, "%s", err);
     if (rc == STORE_EBUSY)
-        return reply_busy(r, DATABASE_BUSY_RETRY_AFTER, "database_busy",
+        /* whoever holds the write lock has already kept it for the store's whole wait */
+        return reply_busy(r, STORE_BUSY_TIMEOUT_MS / 1000, "database_busy",
                           "the database is busy, try again shortly: %s", err);
     if (rc == STORE_EFULL)
         return reply_error(r, 507, "insufficient_storage", NULL, "%s", err);

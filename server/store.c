@@ -23,10 +23,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* Other processes (the sqlite3 shell, a backup, a second server by mistake) may hold the write
- * lock for a moment; wait this long before reporting STORE_EBUSY. */
-#define STORE_BUSY_TIMEOUT_MS 5000
-
 struct store {
     sqlite3 *db;
     pthread_mutex_t mu; /* held for the whole of every public call */

@@ -33,6 +33,9 @@ const char *store_strerror(int code);
 /* "ENOTFOUND" etc. for a store code; NULL for any other code (then ask core_errname). */
 const char *store_errname(int code);
 
+/* Other processes (the sqlite3 shell, a backup, a second server by mistake) may hold the write
+ * lock for a moment; a call waits this long before reporting STORE_EBUSY. */
+#define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_SCHEMA_VERSION 5 /* PRAGMA user_version after store_open's migrations */
 #define STORE_TIME_SIZE 25     /* "2026-11-27T09:41:03.123Z" plus the terminator */
 #define STORE_SHA256_SIZE 65   /* 64 lowercase hex digits plus the terminator */
