@@ -395,6 +395,15 @@ def read_all(sock):
         buf += chunk
 
 
+def serve_refused(*args, env=None):
+    """Runs `lstmgen serve ARGS` that must refuse to start: (exit code, stderr). No LSTMGEN_*
+    variable reaches it but those in env."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LSTMGEN_")}
+    p = subprocess.run([LSTMGEN, "serve"] + [str(a) for a in args], capture_output=True,
+                       timeout=60, env=dict(clean, **(env or {})))
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
 def raw_head_only(server, path, headers):
     """Sends only a request head announcing a body; the response, read until the server closes
     the connection (it must, without waiting for the body)."""
@@ -652,11 +661,9 @@ class E2E(unittest.TestCase):
 class T01Ops(E2E):
     def test_port_in_use(self):
         """A second server on a port in use refuses to start (it must not share the port)."""
-        p = subprocess.run([LSTMGEN, "serve", "--host", "127.0.0.1", "--port", str(MAIN.port),
-                            "--models", MODELS_DIR, "--db", os.path.join(TMP, "second.db")],
-                           capture_output=True, timeout=60)
-        err = p.stderr.decode("utf-8", "replace")
-        self.assertNotEqual(p.returncode, 0, err)
+        rc, err = serve_refused("--host", "127.0.0.1", "--port", MAIN.port, "--models",
+                                MODELS_DIR, "--db", os.path.join(TMP, "second.db"))
+        self.assertNotEqual(rc, 0, err)
         self.assertIn("cannot listen on 127.0.0.1:%d" % MAIN.port, err)
         self.assertIn("in use", err)
         self.assertStatus(get(MAIN, "/readyz"), 200, "the first server still answers")
@@ -689,11 +696,7 @@ class T01Ops(E2E):
                                                         "X-Big": "a" * 100000}), 431)
 
         def serve(*args, env=None):
-            clean = {k: v for k, v in os.environ.items() if not k.startswith("LSTMGEN_")}
-            p = subprocess.run([LSTMGEN, "serve", "--host", "127.0.0.1", "--models", MODELS_DIR]
-                               + [str(a) for a in args], capture_output=True, timeout=60,
-                               env=dict(clean, **(env or {})))
-            return p.returncode, p.stderr.decode("utf-8", "replace")
+            return serve_refused("--host", "127.0.0.1", "--models", MODELS_DIR, *args, env=env)
 
         failures = {
             "a second trainer": (serve("--port", 0, "--db", db, "--log-format", "json"), 1,
@@ -1407,10 +1410,9 @@ class T05bChatAndBrowsers(E2E):
             self.assertEqual(c["choices"][0]["message"]["content"], p["choices"][0]["text"])
         finally:
             s.terminate()
-        out = subprocess.run([LSTMGEN, "serve", "--chat-template", "{role}", "--port", "0"],
-                             capture_output=True, text=True, timeout=30)
-        self.assertEqual(out.returncode, 2, out.stderr)
-        self.assertIn("{content}", out.stderr)
+        rc, err = serve_refused("--chat-template", "{role}", "--port", 0)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("{content}", err)
 
     def test_prompt_arrays(self):
         prompts = ["The ", "and the ", ""]
@@ -2240,10 +2242,9 @@ class T11Auth(E2E):
                          "Authorization, Content-Type")
         # a bad list is refused at startup
         for bad in ("https://a.test/path", "*.example.test", "localhost:3000", ""):
-            out = subprocess.run([LSTMGEN, "serve", "--cors-origin", bad, "--port", "0"],
-                                 capture_output=True, text=True, timeout=30)
-            self.assertEqual(out.returncode, 2, (bad, out.stderr))
-            self.assertIn("--cors-origin", out.stderr)
+            rc, err = serve_refused("--cors-origin", bad, "--port", 0)
+            self.assertEqual(rc, 2, (bad, err))
+            self.assertIn("--cors-origin", err)
 
     def test_environment_configuration(self):
         s = self.env
@@ -2855,10 +2856,8 @@ class T16Roles(E2E):
         db = os.path.join(d, "db.sqlite")
         first = Server("lease-a", MODELS_DIR, db, ["--role", "train"]).start()
         for role in ("train", "all"):
-            p = subprocess.run([LSTMGEN, "serve", "--port", "0", "--models", MODELS_DIR,
-                                "--db", db, "--role", role], capture_output=True, timeout=60)
-            err = p.stderr.decode()
-            self.assertEqual(p.returncode, 1, err)
+            rc, err = serve_refused("--port", 0, "--models", MODELS_DIR, "--db", db, "--role", role)
+            self.assertEqual(rc, 1, err)
             self.assertIn("another trainer runs this database's jobs", err)
             self.assertIn("pid %d" % first.proc.pid, err)
         self.assertEqual(first.terminate()[0], 0)
